@@ -1,0 +1,23 @@
+from typing import Any
+
+from django.db import connection, transaction
+
+from apps.accounts.models import User
+from apps.rules.config import parse_config
+from apps.rules.models import RulesVersion
+from apps.rules.selectors import publish_active_version
+
+
+def change_rules(*, config: Any, reason: str, changed_by: User | None) -> RulesVersion:
+    """Append a new rules version (validated first). The caller schedules the re-derivation jobs."""
+    parsed = parse_config(config)
+    with transaction.atomic():
+        # Serialise concurrent changes so versions stay gapless and strictly increasing.
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {RulesVersion._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+        latest = RulesVersion.objects.order_by("-version").values_list("version", flat=True).first() or 0
+        row = RulesVersion.objects.create(
+            version=latest + 1, config=parsed.model_dump(), reason=reason, created_by=changed_by
+        )
+        transaction.on_commit(lambda: publish_active_version(row.version))
+    return row

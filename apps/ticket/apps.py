@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TicketConfig(AppConfig):
+    name = "apps.ticket"
+    label = "ticket"

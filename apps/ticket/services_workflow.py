@@ -1,0 +1,160 @@
+"""Ticket workflow services: one transaction each; lock, re-check state after the lock, change, append history."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Sum
+
+from apps.accounts.models import Role, User
+from apps.common.db import refusing_on_violation
+from apps.common.errors import DomainError, ErrorCode
+from apps.inventory.models import InventoryItemStatus
+from apps.rules.selectors import active_rules
+from apps.ticket.inputs import PartSpecInput
+from apps.ticket.locking import lock_item, lock_technician, lock_ticket
+from apps.ticket.models import Ticket, TicketAction, TicketStatus, TicketTransition, WorkSession
+from apps.ticket.outcome import TicketOutcome
+from apps.ticket.services_metrics import METRIC_FIELDS, validate_part_specs, write_part_specs
+from apps.ticket.services_work_session import open_first_session
+from apps.xp.models import XpKind
+from apps.xp.services import award_xp
+
+ACTIVE_TICKET_VIOLATION = {
+    "ticket_one_active_per_item": (
+        ErrorCode.ACTIVE_TICKET_EXISTS,
+        "the inventory item already has an active ticket",
+    )
+}
+
+
+@transaction.atomic
+def create_ticket(
+    *, inventory_item_id: int, title: str, part_specs: Sequence[PartSpecInput], master: User, at: datetime
+) -> TicketOutcome:
+    item = lock_item(inventory_item_id)
+    if Ticket.domain.active_for_item(item.pk).exists():
+        raise DomainError(*ACTIVE_TICKET_VIOLATION["ticket_one_active_per_item"])
+    validate_part_specs(part_specs, inventory_item_id=item.pk)
+    ticket = Ticket(inventory_item=item, title=title, master=master, created_at=at, updated_at=at)
+    ticket.add_transition(
+        action=TicketAction.CREATED,
+        from_status=None,
+        to_status=TicketStatus.UNDER_REVIEW,
+        actor=master,
+        at=at,
+        metadata={"part_spec_count": len(part_specs)},
+        commit=False,
+    )
+    with refusing_on_violation(ACTIVE_TICKET_VIOLATION):
+        ticket.save()
+    write_part_specs(ticket, part_specs, at=at)
+    ticket.save_with_history(update_fields=METRIC_FIELDS)
+    return TicketOutcome(ticket)
+
+
+@transaction.atomic
+def approve_ticket_review(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
+    ticket = lock_ticket(ticket_id)
+    if ticket.approve_review(actor=actor, at=at):
+        ticket.save_with_history(update_fields=["status", "approved_by", "approved_at", "updated_at"])
+    return TicketOutcome(ticket)
+
+
+@transaction.atomic
+def assign_ticket(*, ticket_id: int, technician_id: int, actor: User, at: datetime) -> TicketOutcome:
+    ticket = lock_ticket(ticket_id)
+    technician = User.objects.filter(pk=technician_id, is_active=True).first()
+    if technician is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"user {technician_id} does not exist")
+    if not technician.has_role(Role.TECHNICIAN):
+        raise DomainError(ErrorCode.VALIDATION_ERROR, f"user {technician_id} is not a technician")
+    ticket.assign_to_technician(technician, actor=actor, at=at)
+    ticket.save_with_history(update_fields=["status", "technician", "assigned_at", "updated_at"])
+    return TicketOutcome(ticket)
+
+
+@transaction.atomic
+def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
+    """assigned/rework → in_progress, opening the first work session; the item goes into service."""
+    ticket = lock_ticket(ticket_id)
+    ticket.start_progress(actor=actor, at=at)
+    lock_technician(actor.pk)
+    session = open_first_session(ticket, technician=actor, at=at)
+    ticket.save_with_history(update_fields=["status", "started_at", "updated_at"])
+    item = ticket.inventory_item
+    item.status = InventoryItemStatus.IN_SERVICE
+    item.save(update_fields=["status"])
+    return TicketOutcome(ticket, session)
+
+
+@transaction.atomic
+def move_ticket_to_waiting_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
+    ticket = lock_ticket(ticket_id)
+    latest = WorkSession.domain.latest_for_ticket(ticket.pk, technician_id=actor.pk)
+    ticket.move_to_waiting_qc(actor=actor, at=at, latest_session=latest, note=note)
+    ticket.save_with_history(update_fields=["status", "updated_at"])
+    return TicketOutcome(ticket)
+
+
+@transaction.atomic
+def pass_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
+    """waiting_qc → done: the item is ready again; the technician and the inspector earn XP."""
+    ticket = lock_ticket(ticket_id)
+    first_pass = not TicketTransition.domain.has_qc_fail(ticket.pk)
+    transition = ticket.mark_qc_pass(actor=actor, at=at, note=note)
+    ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
+    item = ticket.inventory_item
+    item.status = InventoryItemStatus.READY
+    item.save(update_fields=["status"])
+    _award_qc_pass_xp(ticket, inspector=actor, first_pass=first_pass, transition=transition, at=at)
+    return TicketOutcome(ticket)
+
+
+@transaction.atomic
+def fail_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
+    """waiting_qc → rework; the inspector earns the QC status-update XP."""
+    ticket = lock_ticket(ticket_id)
+    transition = ticket.mark_qc_fail(actor=actor, at=at, note=note)
+    ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
+    xp_rules = active_rules().config.ticket_xp
+    _award_inspector_xp(ticket, inspector=actor, amount=xp_rules.qc_status_update_xp, transition=transition, at=at)
+    return TicketOutcome(ticket)
+
+
+def _award_qc_pass_xp(ticket: Ticket, *, inspector: User, first_pass: bool, transition, at: datetime) -> None:
+    xp_rules = active_rules().config.ticket_xp
+    award_xp(
+        user=ticket.technician,
+        kind=XpKind.TICKET_BASE_XP,
+        amount=ticket.xp_amount,
+        reference=f"ticket:{ticket.pk}:base",
+        ticket=ticket,
+        at=at,
+    )
+    if first_pass and _worked_within_plan(ticket):
+        award_xp(
+            user=ticket.technician,
+            kind=XpKind.TICKET_FIRST_PASS_BONUS,
+            amount=xp_rules.first_pass_bonus,
+            reference=f"ticket:{ticket.pk}:first_pass_bonus",
+            ticket=ticket,
+            at=at,
+        )
+    _award_inspector_xp(ticket, inspector=inspector, amount=xp_rules.qc_status_update_xp, transition=transition, at=at)
+
+
+def _award_inspector_xp(ticket: Ticket, *, inspector: User, amount: int, transition, at: datetime) -> None:
+    award_xp(
+        user=inspector,
+        kind=XpKind.QC_STATUS_UPDATE,
+        amount=amount,
+        reference=f"ticket:{ticket.pk}:qc:{transition.pk}",
+        ticket=ticket,
+        at=at,
+    )
+
+
+def _worked_within_plan(ticket: Ticket) -> bool:
+    worked = WorkSession.domain.alive().filter(ticket=ticket).aggregate(total=Sum("active_seconds"))["total"] or 0
+    return worked <= ticket.total_duration * 60

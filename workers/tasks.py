@@ -1,0 +1,1 @@
+"""Celery entry points, discovered by `celery -A config`."""
