@@ -19,5 +19,5 @@ def change_rules(*, config: Any, reason: str, changed_by: User | None) -> RulesV
         row = RulesVersion.objects.create(
             version=latest + 1, config=parsed.model_dump(), reason=reason, created_by=changed_by
         )
-        transaction.on_commit(lambda: publish_active_version(row.version))
+        transaction.on_commit(lambda: publish_active_version(row.pk))
     return row

@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from apps.common.append_only import AppendOnlyModel
 from apps.common.errors import DomainError, ErrorCode
+from apps.common.time import isoformat_utc
 from apps.ticket import pause_budget
 from apps.ticket.managers import (
     ACTIVE_TICKET_STATUSES,
@@ -429,13 +430,17 @@ class WorkSession(HistoryMixin, models.Model):
 
     @classmethod
     def start_for_ticket(cls, ticket: Ticket, *, technician, actor, at: datetime) -> "WorkSession":
+        if ticket.status != TicketStatus.IN_PROGRESS:
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot open a work session on a {ticket.status} ticket")
+        if technician is None or ticket.technician_id != technician.pk:
+            raise DomainError(ErrorCode.NOT_ASSIGNED_TECHNICIAN, "only the assigned technician may work on the ticket")
         session = cls(ticket=ticket, technician=technician, status=SessionStatus.RUNNING, started_at=at, updated_at=at)
         session._history = []
         session.add_transition(action=SessionAction.STARTED, to_status=SessionStatus.RUNNING, actor=actor, at=at)
         return session
 
     def pause(self, *, actor, at: datetime, auto_resume_at: datetime, remaining_seconds: int) -> None:
-        self._require_status(SessionStatus.RUNNING, action="pause")
+        self._require_status(SessionStatus.RUNNING, action="pause", at=at)
         self.auto_resume_at = auto_resume_at
         self._move(
             SessionAction.PAUSED,
@@ -444,17 +449,17 @@ class WorkSession(HistoryMixin, models.Model):
             at=at,
             metadata={
                 "remaining_pause_seconds_today": remaining_seconds,
-                "auto_resume_at": auto_resume_at.isoformat(),
+                "auto_resume_at": isoformat_utc(auto_resume_at),
             },
         )
 
     def resume(self, *, actor, at: datetime, metadata: dict | None = None) -> None:
-        self._require_status(SessionStatus.PAUSED, action="resume")
+        self._require_status(SessionStatus.PAUSED, action="resume", at=at)
         self.auto_resume_at = None
         self._move(SessionAction.RESUMED, SessionStatus.RUNNING, actor=actor, at=at, metadata=metadata)
 
     def stop(self, *, actor, at: datetime) -> None:
-        self._require_status(SessionStatus.RUNNING, SessionStatus.PAUSED, action="stop")
+        self._require_status(SessionStatus.RUNNING, SessionStatus.PAUSED, action="stop", at=at)
         self.auto_resume_at = None
         self.ended_at = at
         self._move(SessionAction.STOPPED, SessionStatus.STOPPED, actor=actor, at=at)
@@ -499,9 +504,13 @@ class WorkSession(HistoryMixin, models.Model):
         self.updated_at = at
         return self.add_transition(action=action, to_status=to_status, actor=actor, at=at, metadata=metadata)
 
-    def _require_status(self, *allowed: str, action: str) -> None:
+    def _require_status(self, *allowed: str, action: str, at: datetime) -> None:
         if self.status not in allowed:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot {action} a {self.status} work session")
+        # Checked before any field changes, so a refused event leaves the session as it was.
+        history = self.history()
+        if history and at < history[-1].event_at:
+            raise DomainError(ErrorCode.INVALID_TRANSITION, "a session event cannot precede the previous one")
 
 
 def seconds(delta: timedelta) -> Decimal:
@@ -532,3 +541,12 @@ class WorkSessionTransition(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.action} at {self.event_at.isoformat()}"
+
+
+class TicketReviewQueue(Ticket):
+    """The admin's review queue: tickets waiting for an admin to approve them (see `Ticket.domain.under_review`)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "ticket under review"
+        verbose_name_plural = "review queue"

@@ -1,0 +1,178 @@
+"""POST /api/v1/commands and the command reads. Thin: authenticate, validate, store, queue, answer."""
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from ninja import Field, Query, Router, Schema
+from pydantic import TypeAdapter
+
+from apps.commands.intake import submit_command
+from apps.commands.models import Command
+from apps.commands.registry import REGISTRY
+from apps.commands.representations import command_data
+from apps.commands.waiting import requested_wait, wait_until_final
+from apps.common.api import ListQuery, paginate
+from apps.common.problems import Problem
+from apps.common.time import utc_now
+from apps.ticket.api import TicketOut, WorkSessionOut
+
+router = Router(tags=["commands"])
+
+
+class CommandError(Schema):
+    code: str
+    message: str
+
+
+class CommandResult(Schema):
+    ticket: TicketOut | None = None
+    work_session: WorkSessionOut | None = None
+
+
+class CommandOut(Schema):
+    id: uuid.UUID
+    type: str
+    status: Literal["pending", "succeeded", "rejected", "failed"]
+    ticket_id: int | None
+    actor_id: int | None
+    idempotency_key: str | None
+    submitted_at: datetime
+    finished_at: datetime | None
+    attempts: int
+    result: CommandResult | None
+    error: CommandError | None
+
+
+class CommandPage(Schema):
+    items: list[CommandOut]
+    next_cursor: str | None
+
+
+class CommandFilters(ListQuery):
+    ticket_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    status: Literal["pending", "succeeded", "rejected", "failed"] | None = None
+
+
+def _request_body_schema() -> dict[str, Any]:
+    """The OpenAPI description of the body: one object per command type, told apart by `type`."""
+    variants = []
+    for name, command_type in REGISTRY.items():
+        if not command_type.public:
+            continue
+        schema = TypeAdapter(command_type.schema).json_schema(ref_template="#/components/schemas/{model}")
+        definitions = schema.pop("$defs", {})
+        schema["properties"] = {
+            "type": {"type": "string", "enum": [name]},
+            **schema.get("properties", {}),
+            "actor_id": {"type": "integer", "minimum": 1, "description": "service users only"},
+        }
+        schema["required"] = ["type", *schema.get("required", [])]
+        schema["title"] = name
+        schema.update({"$defs": definitions} if definitions else {})
+        variants.append(_inline_refs(schema, definitions))
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"oneOf": variants, "discriminator": {"propertyName": "type"}}}},
+    }
+
+
+def _inline_refs(schema: Any, definitions: dict) -> Any:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if ref:
+            return _inline_refs(definitions[ref.rsplit("/", 1)[-1]], definitions)
+        return {key: _inline_refs(value, definitions) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(item, definitions) for item in schema]
+    return schema
+
+
+@router.post(
+    "",
+    response={200: CommandOut, 202: CommandOut},
+    summary="Submit a command",
+    description=(
+        "Stores the command and queues it; `202` while pending. With `Prefer: wait=N` (0..30) the answer waits "
+        "up to N seconds for the outcome and is `200` once final. `Idempotency-Key` replays the first answer."
+    ),
+    openapi_extra={
+        "requestBody": _request_body_schema(),
+        "parameters": [
+            {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}},
+            {"in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"}},
+        ],
+    },
+)
+def submit(request):
+    body = _json_body(request)
+    accepted = submit_command(
+        submitter=request.user,
+        body=body,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        now=utc_now(),
+    )
+    command = accepted.command
+    wait = requested_wait(request.headers.get("Prefer"))
+    if wait:
+        command = wait_until_final(command, seconds=wait)
+    response = JsonResponse(command_data(command), status=200 if command.is_final else 202)
+    response["Location"] = f"/api/v1/commands/{command.id}"
+    if accepted.replayed:
+        response["Idempotent-Replayed"] = "true"
+    if wait is not None:
+        response["Preference-Applied"] = f"wait={wait}"
+    return response
+
+
+@router.get("", response=CommandPage, summary="Commands you submitted (admins: all)")
+def list_commands(request, filters: Query[CommandFilters]):
+    commands = Command.objects.visible_to(request.user)
+    if filters.ticket_id is not None:
+        commands = commands.filter(ticket_id=filters.ticket_id)
+    if filters.status is not None:
+        commands = commands.filter(status=filters.status)
+    return paginate(commands, query=filters, key="seq", descending=True, render=command_data)
+
+
+@router.get("/{command_id}", response=CommandOut, summary="One command")
+def get_command(request, command_id: str):
+    try:
+        parsed = uuid.UUID(command_id)
+    except ValueError:
+        parsed = None
+    command = Command.objects.visible_to(request.user).filter(id=parsed).first() if parsed else None
+    if command is None:
+        raise Problem(404, "not_found", "no such command")
+    return command_data(command)
+
+
+def _json_body(request) -> Any:
+    content_type = request.content_type or ""
+    if content_type.lower() != "application/json":
+        raise Problem(415, "unsupported_media_type", "send the command as application/json")
+    limit = settings.COMMAND_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB") from None
+    if len(raw) > limit:
+        raise Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")

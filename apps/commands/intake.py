@@ -1,0 +1,108 @@
+"""Accepting a command: authorise, validate, store it once (idempotency), queue it after commit."""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from pydantic import ValidationError
+
+from apps.accounts.models import User
+from apps.commands.dispatch import enqueue_lane
+from apps.commands.models import Command
+from apps.commands.registry import REGISTRY, CommandType
+from apps.common.problems import Problem, validation_problem
+from apps.rules.config import validation_errors
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    command: Command
+    replayed: bool
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit_command(*, submitter: User, body: Any, idempotency_key: str | None, now: datetime) -> Accepted:
+    if not isinstance(body, dict):
+        raise validation_problem([{"loc": ["body"], "msg": "must be a JSON object"}])
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise validation_problem(
+            [{"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 visible ASCII characters"}]
+        )
+    command_type = _command_type(body.get("type"))
+    actor = _actor(submitter, body.get("actor_id"))
+    if not actor.has_role(*command_type.roles):
+        raise Problem(403, "forbidden", f"the roles of user {actor.pk} may not submit {command_type.name}")
+    fields = {key: value for key, value in body.items() if key not in ("type", "actor_id")}
+    try:
+        payload = command_type.schema.model_validate(fields)
+    except ValidationError as exc:
+        raise validation_problem(validation_errors(exc, prefix=("body",))) from None
+
+    body_fingerprint = fingerprint(body)
+    if idempotency_key is not None:
+        existing = _replay(submitter, idempotency_key, body_fingerprint)
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            command = Command.objects.create(
+                type=command_type.name,
+                payload=payload.model_dump(mode="json"),
+                lane=command_type.lane(payload),
+                ticket_id=getattr(payload, "ticket_id", None),
+                inventory_item_id=getattr(payload, "inventory_item_id", None),
+                submitter=submitter,
+                actor=actor,
+                idempotency_key=idempotency_key,
+                fingerprint=body_fingerprint,
+                submitted_at=now,
+            )
+            enqueue_lane(command.lane)
+    except IntegrityError:
+        # Two identical requests raced; the other one stored the command first.
+        replayed = _replay(submitter, idempotency_key, body_fingerprint) if idempotency_key else None
+        if replayed is None:
+            raise
+        return replayed
+    return Accepted(command, replayed=False)
+
+
+def _command_type(name: Any) -> CommandType:
+    command_type = REGISTRY.get(name) if isinstance(name, str) else None
+    if command_type is None or not command_type.public:
+        raise validation_problem([{"loc": ["body", "type"], "msg": "unknown command type"}])
+    return command_type
+
+
+def _actor(submitter: User, actor_id: Any) -> User:
+    if actor_id is None:
+        return submitter
+    if not submitter.is_service:
+        raise Problem(403, "forbidden", "only service users may act on behalf of another user (actor_id)")
+    if not isinstance(actor_id, int) or isinstance(actor_id, bool) or not 1 <= actor_id < 2**63:
+        raise validation_problem([{"loc": ["body", "actor_id"], "msg": "must be a user id"}])
+    actor = User.objects.filter(pk=actor_id, is_active=True).first()
+    if actor is None:
+        raise validation_problem([{"loc": ["body", "actor_id"], "msg": "no such active user"}])
+    return actor
+
+
+def _replay(submitter: User, key: str, body_fingerprint: str) -> Accepted | None:
+    existing = Command.objects.filter(submitter=submitter, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.fingerprint != body_fingerprint:
+        raise Problem(
+            422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request body"
+        )
+    return Accepted(existing, replayed=True)

@@ -1,0 +1,90 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class CommandQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status=CommandStatus.PENDING)
+
+    def oldest_pending_in_lane(self, lane: str):
+        return self.pending().filter(lane=lane).order_by("seq")
+
+    def stale_lanes(self, older_than):
+        """Lanes with a command still pending since before `older_than` (its queue message may be lost)."""
+        return self.pending().filter(submitted_at__lt=older_than).values_list("lane", flat=True).distinct()
+
+    def visible_to(self, user):
+        return self if user.has_role("admin") else self.filter(submitter=user)
+
+
+class Command(models.Model):
+    """The durable inbox: one row per accepted command, applied by a worker, never deleted.
+
+    `lane` orders application: `ticket:<id>` for commands on a ticket, `item:<id>` for `ticket.create`.
+    `seq` is the acceptance order within the whole inbox, hence within each lane.
+    """
+
+    seq = models.BigAutoField(primary_key=True)
+    id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    lane = models.CharField(max_length=64)
+    ticket_id = models.BigIntegerField(null=True, blank=True, help_text="the target (set by ticket.create on success)")
+    inventory_item_id = models.BigIntegerField(null=True, blank=True)
+    submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request body")
+    status = models.CharField(max_length=16, choices=CommandStatus.choices, default=CommandStatus.PENDING)
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CommandQuerySet.as_manager()
+
+    class Meta:
+        db_table = "command"
+        indexes = [
+            models.Index(fields=["lane", "seq"], condition=Q(status="pending"), name="command_pending_lane_idx"),
+            models.Index(fields=["submitted_at"], condition=Q(status="pending"), name="command_pending_age_idx"),
+            models.Index(fields=["submitter", "seq"], name="command_submitter_idx"),
+            models.Index(fields=["ticket_id", "seq"], name="command_ticket_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitter", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="command_idempotency_key_per_submitter",
+            ),
+            models.CheckConstraint(name="command_status_known", condition=Q(status__in=CommandStatus.values)),
+            models.CheckConstraint(
+                name="command_finished_iff_final",
+                condition=Q(status="pending", finished_at__isnull=True)
+                | Q(~Q(status="pending"), finished_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="command_error_iff_refused",
+                condition=Q(status__in=["rejected", "failed"], error_code__gt="")
+                | Q(status__in=["pending", "succeeded"], error_code=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} [{self.status}]"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != CommandStatus.PENDING

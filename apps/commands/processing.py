@@ -1,0 +1,132 @@
+"""Applying commands: one lane at a time, oldest first, one transaction per command.
+
+A lane is serialised by a PostgreSQL advisory lock held for the transaction that applies one command, so workers
+may race for a lane without reordering it. A redelivered queue message finds nothing pending and does nothing.
+"""
+
+import logging
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from pydantic import ValidationError
+
+from apps.commands.models import Command, CommandStatus
+from apps.commands.notify import announce_finished
+from apps.commands.registry import REGISTRY
+from apps.common.db import constraint_name
+from apps.common.errors import DomainError, ErrorCode
+from apps.common.time import utc_now
+from apps.ticket.outcome import TicketOutcome
+from apps.ticket.representations import ticket_data, work_session_data
+
+logger = logging.getLogger("ticketflow.commands")
+
+# Constraint violations not already translated by a service still become refusals, never retries.
+CONSTRAINT_CODES = {
+    "ticket_one_active_per_item": ErrorCode.ACTIVE_TICKET_EXISTS,
+    "work_session_one_open_per_technician": ErrorCode.TECHNICIAN_BUSY,
+    "work_session_one_open_per_ticket": ErrorCode.TECHNICIAN_BUSY,
+    "ticket_part_spec_part_belongs_to_item": ErrorCode.INVALID_PART,
+    "ticket_part_spec_item_matches_ticket": ErrorCode.INVALID_PART,
+}
+
+
+def drain_lane(lane: str, *, clock=utc_now) -> int:
+    """Apply every pending command of `lane` in order. Returns how many were applied."""
+    applied = 0
+    while apply_next(lane, now=clock()) is not None:
+        applied += 1
+    return applied
+
+
+def apply_next(lane: str, *, now: datetime) -> Command | None:
+    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty."""
+    with transaction.atomic(durable=True):
+        lock_lane(lane)
+        command = Command.objects.oldest_pending_in_lane(lane).select_for_update().first()
+        if command is None:
+            return None
+        command.attempts += 1
+        _apply(command, now=now)
+        command.save(
+            update_fields=["status", "result", "error_code", "error_message", "attempts", "finished_at", "ticket_id"]
+        )
+        transaction.on_commit(lambda: announce_finished(command.id))
+    _log_outcome(command, now)
+    return command
+
+
+def lock_lane(lane: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [lane])
+
+
+def _apply(command: Command, *, now: datetime) -> None:
+    command_type = REGISTRY.get(command.type)
+    try:
+        if command_type is None:
+            raise DomainError(ErrorCode.VALIDATION_ERROR, f"unknown command type {command.type}")
+        payload = command_type.schema.model_validate(command.payload)
+        if command_type.public and not command.actor.has_role(*command_type.roles):
+            raise DomainError(ErrorCode.FORBIDDEN, f"the actor's roles may not {command.type}")
+        with transaction.atomic():
+            outcome = command_type.handler(payload, command.actor, now)
+    except DomainError as error:
+        _finish(command, CommandStatus.REJECTED, now, error_code=error.code, message=error.message)
+    except ValidationError as error:
+        _finish(command, CommandStatus.REJECTED, now, error_code=ErrorCode.VALIDATION_ERROR, message=str(error))
+    except IntegrityError as error:
+        code = CONSTRAINT_CODES.get(constraint_name(error), ErrorCode.VALIDATION_ERROR)
+        _finish(command, CommandStatus.REJECTED, now, error_code=code, message=f"refused by the database: {code}")
+    else:
+        _finish(command, CommandStatus.SUCCEEDED, now, result=result_data(outcome, now=now))
+        if outcome is not None and command.ticket_id is None:
+            command.ticket_id = outcome.ticket.pk
+
+
+def result_data(outcome: TicketOutcome | None, *, now: datetime) -> dict | None:
+    if outcome is None:
+        return None
+    session = outcome.work_session
+    return {
+        "ticket": ticket_data(outcome.ticket),
+        "work_session": work_session_data(session, now=now) if session is not None else None,
+    }
+
+
+def _finish(command: Command, status: str, now: datetime, *, result=None, error_code="", message="") -> None:
+    command.status = status
+    command.result = result
+    command.error_code = str(error_code)
+    command.error_message = message
+    command.finished_at = now
+
+
+def mark_failed(command_id, *, reason: str, now: datetime) -> None:
+    """Infrastructure kept failing for this command: record it as `failed` (final) so its lane moves on."""
+    with transaction.atomic():
+        updated = (
+            Command.objects.pending()
+            .filter(id=command_id)
+            .update(
+                status=CommandStatus.FAILED, error_code="internal_error", error_message=reason[:2000], finished_at=now
+            )
+        )
+    if updated:
+        transaction.on_commit(lambda: announce_finished(command_id))
+        logger.error("command failed", extra={"command_id": str(command_id), "reason": reason[:500]})
+
+
+def _log_outcome(command: Command, now: datetime) -> None:
+    logger.info(
+        "command %s",
+        command.status,
+        extra={
+            "command_id": str(command.id),
+            "command_type": command.type,
+            "ticket_id": command.ticket_id,
+            "status": command.status,
+            "error_code": command.error_code or None,
+            "latency_ms": round((now - command.submitted_at).total_seconds() * 1000, 1),
+        },
+    )

@@ -1,0 +1,62 @@
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from ninja import Field, Router, Schema
+from pydantic import ConfigDict
+
+from apps.accounts.models import Role
+from apps.common.api import require_role
+from apps.common.problems import Problem
+from apps.common.time import isoformat_utc
+from apps.rules.config import InvalidRulesConfig
+from apps.rules.models import RulesVersion
+from apps.rules.selectors import active_rules
+from apps.rules.services import change_rules
+
+router = Router(tags=["rules"])
+
+
+class RulesOut(Schema):
+    version: int
+    config: dict[str, Any]
+    created_at: datetime
+    created_by_id: int | None
+    reason: str
+
+
+class RulesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    config: dict[str, Any]
+    reason: str = Field("", max_length=500)
+
+
+def rules_data(row: RulesVersion) -> dict:
+    return {
+        "version": row.version,
+        "config": row.config,
+        "created_at": isoformat_utc(row.created_at),
+        "created_by_id": row.created_by_id,
+        "reason": row.reason,
+    }
+
+
+@router.get("", response=RulesOut, summary="The active rules")
+def get_rules(request):
+    return rules_data(RulesVersion.objects.get(version=active_rules().version))
+
+
+@router.put("", response=RulesOut, summary="Change the rules (admin); re-derives metrics and timers in the background")
+def put_rules(request, body: RulesIn):
+    require_role(request.user, Role.ADMIN)
+    if "\x00" in body.reason:
+        raise Problem(422, "validation_error", "reason must not contain NUL characters")
+    try:
+        with transaction.atomic():
+            row = change_rules(config=body.config, reason=body.reason, changed_by=request.user)
+            from apps.rules.followups import rederive_after_rules_change
+
+            rederive_after_rules_change(row)
+    except InvalidRulesConfig as exc:
+        raise Problem(422, "validation_error", exc.message, errors=exc.errors) from None
+    return rules_data(row)

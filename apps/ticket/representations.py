@@ -1,0 +1,82 @@
+"""The API's JSON shapes of tickets and work sessions (API.md), shared by reads and command results."""
+
+from datetime import datetime
+
+from apps.common.time import isoformat_utc
+from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition, WorkSession, WorkSessionTransition
+
+
+def ticket_data(ticket: Ticket, specs: list[TicketPartSpec] | None = None) -> dict:
+    if specs is None:
+        specs = list(TicketPartSpec.objects.alive().filter(ticket_id=ticket.pk).order_by("id"))
+    return {
+        "id": ticket.pk,
+        "inventory_item_id": ticket.inventory_item_id,
+        "title": ticket.title,
+        "status": ticket.status,
+        "master_id": ticket.master_id,
+        "technician_id": ticket.technician_id,
+        "approved_by_id": ticket.approved_by_id,
+        "approved_at": isoformat_utc(ticket.approved_at),
+        "assigned_at": isoformat_utc(ticket.assigned_at),
+        "started_at": isoformat_utc(ticket.started_at),
+        "finished_at": isoformat_utc(ticket.finished_at),
+        "total_duration": ticket.total_duration,
+        "flag_minutes": ticket.flag_minutes,
+        "flag_color": ticket.flag_color,
+        "xp_amount": ticket.xp_amount,
+        "is_manual": ticket.is_manual,
+        "part_specs": [part_spec_data(spec) for spec in specs],
+        "created_at": isoformat_utc(ticket.created_at),
+        "updated_at": isoformat_utc(ticket.updated_at),
+    }
+
+
+def part_spec_data(spec: TicketPartSpec) -> dict:
+    return {
+        "id": spec.pk,
+        "inventory_item_part_id": spec.inventory_item_part_id,
+        "color": spec.color,
+        "minutes": spec.minutes,
+        "comment": spec.comment,
+    }
+
+
+def ticket_transition_data(row: TicketTransition) -> dict:
+    return {
+        "id": row.pk,
+        "action": row.action,
+        "from_status": row.from_status,
+        "to_status": row.to_status,
+        "actor_id": row.actor_id,
+        "note": row.note,
+        "metadata": row.metadata,
+        "created_at": isoformat_utc(row.created_at),
+    }
+
+
+def work_session_data(session: WorkSession, *, now: datetime) -> dict:
+    return {
+        "id": session.pk,
+        "ticket_id": session.ticket_id,
+        "technician_id": session.technician_id,
+        "status": session.status,
+        "started_at": isoformat_utc(session.started_at),
+        "ended_at": isoformat_utc(session.ended_at),
+        "active_seconds": float(session.active_seconds),
+        "live_active_seconds": float(session.recalculate_active_seconds(until=now)),
+        "auto_resume_at": isoformat_utc(session.auto_resume_at),
+        "transitions": [session_transition_data(row) for row in session.history()],
+    }
+
+
+def session_transition_data(row: WorkSessionTransition) -> dict:
+    return {
+        "id": row.pk,
+        "action": row.action,
+        "from_status": row.from_status,
+        "to_status": row.to_status,
+        "actor_id": row.actor_id,
+        "event_at": isoformat_utc(row.event_at),
+        "metadata": row.metadata,
+    }

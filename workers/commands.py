@@ -1,0 +1,84 @@
+"""Tasks that apply commands. Thin: take ids, call one function, decide about retries."""
+
+import logging
+from datetime import timedelta
+
+import redis
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
+from kombu.exceptions import OperationalError as BrokerError
+
+from apps.commands.dispatch import PROCESS_LANE_TASK, send_lane_now
+from apps.commands.models import Command
+from apps.commands.processing import drain_lane, mark_failed
+from apps.common.time import utc_now
+
+logger = logging.getLogger("ticketflow.workers")
+
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.RedisError, BrokerError)
+SWEEP_STALE_TASK = "ticketflow.commands.sweep_stale"
+
+
+@shared_task(name=PROCESS_LANE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def process_lane(self, lane: str) -> int:
+    """Apply every pending command of one lane, in order, one transaction each.
+
+    Idempotent: a repeated message finds nothing pending. Database and broker errors are retried with
+    exponential backoff; once a command has used COMMAND_MAX_ATTEMPTS it is marked `failed` so the lane moves on.
+    Domain refusals are never retried: they are recorded as `rejected`.
+    """
+    try:
+        return drain_lane(lane)
+    except INFRASTRUCTURE_ERRORS as exc:
+        _drop_broken_connections()
+        exhausted = _count_failed_attempt(lane, exc)
+        if exhausted:
+            send_lane_now(lane)  # the commands behind the failed one still need a worker
+            return 0
+        delay = min(0.5 * 2**self.request.retries, 30)
+        logger.warning("lane %s hit %s; retrying in %.1fs", lane, type(exc).__name__, delay)
+        raise self.retry(exc=exc, countdown=delay, max_retries=settings.COMMAND_MAX_ATTEMPTS * 4) from exc
+
+
+@shared_task(name=SWEEP_STALE_TASK, ignore_result=True)
+def sweep_stale_commands() -> int:
+    """Re-queue lanes whose commands stayed pending past COMMAND_STALE_AFTER_SECONDS (lost queue messages).
+
+    Safe to run anywhere, any number of times: a lane sent twice is drained once.
+    """
+    stale_before = utc_now() - timedelta(seconds=settings.COMMAND_STALE_AFTER_SECONDS)
+    lanes = list(Command.objects.stale_lanes(stale_before)[:1000])
+    sent = 0
+    for lane in lanes:
+        # At most one nudge per lane per stale window, so a long backlog is not flooded with duplicates.
+        if cache.add(f"sweep:lane:{lane}", 1, timeout=settings.COMMAND_STALE_AFTER_SECONDS):
+            send_lane_now(lane)
+            sent += 1
+    if sent:
+        logger.info("re-queued stale lanes", extra={"lanes": sent})
+    return sent
+
+
+def _count_failed_attempt(lane: str, exc: Exception) -> bool:
+    """Charge the failure to the lane's oldest pending command; True once it has been marked failed."""
+    try:
+        with transaction.atomic():
+            command = Command.objects.oldest_pending_in_lane(lane).select_for_update().first()
+            if command is None:
+                return False
+            command.attempts += 1
+            command.save(update_fields=["attempts"])
+        if command.attempts >= settings.COMMAND_MAX_ATTEMPTS:
+            mark_failed(command.id, reason=f"{type(exc).__name__}: {exc}", now=utc_now())
+            return True
+    except INFRASTRUCTURE_ERRORS:
+        _drop_broken_connections()  # the database itself is away: the retry will try again
+    return False
+
+
+def _drop_broken_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
+    close_old_connections()

@@ -1,0 +1,48 @@
+"""The periodic jobs that beat (django-celery-beat's DatabaseScheduler) runs, registered idempotently."""
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    every_seconds: int
+    queue_setting: str
+    expires_seconds: int
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    return [
+        PeriodicJob(
+            name="ticketflow: re-queue stale commands",
+            task="ticketflow.commands.sweep_stale",
+            every_seconds=2,
+            queue_setting="CELERY_QUEUE_MAINTENANCE",
+            expires_seconds=10,
+        ),
+    ]
+
+
+def register_periodic_tasks(**_signal_kwargs) -> int:
+    """Create or update the beat rows for every job; safe to call on every migrate and every start."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    for job in periodic_jobs():
+        schedule, _ = IntervalSchedule.objects.get_or_create(every=job.every_seconds, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=job.name,
+            defaults={
+                "task": job.task,
+                "interval": schedule,
+                "queue": getattr(settings, job.queue_setting),
+                "expires": None,
+                "expire_seconds": job.expires_seconds,
+                "kwargs": json.dumps({}),
+                "enabled": True,
+            },
+        )
+    return len(periodic_jobs())
