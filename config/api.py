@@ -1,17 +1,21 @@
 """The NinjaAPI instance: routers, bearer auth, and problem+json for every error."""
 
 import logging
+from datetime import datetime
 
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from apps.commands.api import router as commands_router
 from apps.common.api import BearerToken
 from apps.common.errors import DomainError
 from apps.common.problems import Problem
+from apps.common.time import isoformat_utc
 from apps.inventory.api import router as inventory_router
 from apps.rules.api import router as rules_router
 from apps.ticket.api import router as tickets_router
@@ -19,6 +23,20 @@ from apps.ticket.api import technicians as technicians_router
 from apps.xp.api import router as xp_router
 
 logger = logging.getLogger("ticketflow.api")
+
+
+class JsonEncoder(NinjaJSONEncoder):
+    """Timestamps keep their microseconds (Django's encoder cuts them to milliseconds) and end in Z."""
+
+    def default(self, o):
+        if isinstance(o, datetime):
+            return isoformat_utc(o)
+        return super().default(o)
+
+
+class JsonRenderer(JSONRenderer):
+    encoder_class = JsonEncoder
+
 
 api = NinjaAPI(
     title="ticketflow",
@@ -28,6 +46,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    renderer=JsonRenderer(),
 )
 api.add_router("/commands", commands_router)
 api.add_router("/tickets", tickets_router)
@@ -63,8 +82,16 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request, exc: NinjaValidationError):
-    errors = [{"loc": list(err.get("loc", [])), "msg": err.get("msg", "invalid")} for err in exc.errors]
+    errors = [{"loc": _contract_loc(err.get("loc", [])), "msg": err.get("msg", "invalid")} for err in exc.errors]
     return problem_response(Problem(422, "validation_error", "the request is not valid", errors=errors))
+
+
+def _contract_loc(loc) -> list:
+    # Ninja nests a body schema under its parameter's name, ["body", "body", "name"]; API.md's loc is ["body", "name"].
+    parts = list(loc)
+    if parts[:2] == ["body", "body"]:
+        del parts[1]
+    return parts
 
 
 @api.exception_handler(Http404)

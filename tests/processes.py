@@ -26,7 +26,9 @@ def process_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL="postgres://{}@{}:{}/{}".format(
+            db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["NAME"]
+        ),
         REDIS_URL=settings.REDIS_URL,
         PYTHONUNBUFFERED="1",
     )
@@ -34,9 +36,10 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def flush_test_redis() -> None:
-    """Empty the test suite's own Redis database (never the developer's)."""
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+def purge_test_queues() -> None:
+    """Drop messages left in this run's queues (never another run's, never the developer's database)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(*test_queues().split(","))
 
 
 class CeleryProcess:
@@ -80,7 +83,8 @@ class CeleryProcess:
 
 
 class Worker(CeleryProcess):
-    def __init__(self, name: str = "e2e-worker", concurrency: int = 4, env: dict[str, str] | None = None):
+    def __init__(self, name: str = "", concurrency: int = 4, env: dict[str, str] | None = None):
+        name = name or f"e2e-worker-{settings.RUN_ID}"
         super().__init__(
             "worker",
             "-Q",
@@ -117,7 +121,8 @@ class Worker(CeleryProcess):
 
 
 class Beat(CeleryProcess):
-    def __init__(self, name: str = "e2e-beat", env: dict[str, str] | None = None):
+    def __init__(self, name: str = "", env: dict[str, str] | None = None):
+        name = name or f"e2e-beat-{settings.RUN_ID}"
         super().__init__(
             "beat",
             "--scheduler",

@@ -1,13 +1,20 @@
 """Settings for the test suite: the real PostgreSQL and Redis, on a Redis database of their own."""
 
 import os
+import uuid
 
+# One id per test run, inherited by the worker and beat processes the run starts, keeps the queues and cache keys
+# of test runs that share this machine's Redis apart (a developer's run and CI, or two developers).
+RUN_ID = os.environ.setdefault("TICKETFLOW_TEST_RUN", uuid.uuid4().hex[:8])
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-os.environ.setdefault("CACHE_KEY_PREFIX", "ticketflow-test")
-os.environ.setdefault("CELERY_QUEUE_COMMANDS", "test-commands")
-os.environ.setdefault("CELERY_QUEUE_TIMERS", "test-timers")
-os.environ.setdefault("CELERY_QUEUE_MAINTENANCE", "test-maintenance")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"ticketflow-test-{RUN_ID}")
+os.environ.setdefault("CELERY_QUEUE_COMMANDS", f"test-{RUN_ID}-commands")
+os.environ.setdefault("CELERY_QUEUE_TIMERS", f"test-{RUN_ID}-timers")
+os.environ.setdefault("CELERY_QUEUE_MAINTENANCE", f"test-{RUN_ID}-maintenance")
 
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Several suites may run side by side on one machine (a developer and CI): each can name its own test database.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_ticketflow")}  # noqa: F405

@@ -467,7 +467,7 @@ class WorkSession(HistoryMixin, models.Model):
     def add_transition(self, *, action: str, to_status: str, actor, at: datetime, metadata: dict | None = None):
         """Append a history row (saved with the session) and re-derive the active time from the history."""
         history = self.history()
-        if history and at < history[-1].event_at:
+        if history and pause_budget.as_utc(at) < history[-1].event_at:
             raise DomainError(ErrorCode.INVALID_TRANSITION, "a session event cannot precede the previous one")
         row = WorkSessionTransition(
             session=self if self.pk else None,
@@ -509,7 +509,7 @@ class WorkSession(HistoryMixin, models.Model):
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot {action} a {self.status} work session")
         # Checked before any field changes, so a refused event leaves the session as it was.
         history = self.history()
-        if history and at < history[-1].event_at:
+        if history and pause_budget.as_utc(at) < history[-1].event_at:
             raise DomainError(ErrorCode.INVALID_TRANSITION, "a session event cannot precede the previous one")
 
 

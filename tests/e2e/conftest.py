@@ -11,7 +11,7 @@ from tests.factories import (
     TechnicianFactory,
     UserFactory,
 )
-from tests.processes import Worker, flush_test_redis
+from tests.processes import Worker, purge_test_queues
 
 FINAL = {"succeeded", "rejected", "failed"}
 
@@ -19,7 +19,7 @@ FINAL = {"succeeded", "rejected", "failed"}
 @pytest.fixture(scope="session")
 def worker(django_db_setup, django_db_blocker):
     """One real `celery -A config worker -c 4` for the e2e session, on the test database and test Redis db."""
-    flush_test_redis()
+    purge_test_queues()
     process = Worker().start()
     yield process
     process.stop()
