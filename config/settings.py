@@ -109,7 +109,7 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # ETA tasks (auto-resume) wait in the worker; a visibility timeout shorter than the longest ETA would make
 # Redis redeliver them early. Duplicates are harmless, but a long timeout keeps the noise down.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 43200)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 25 * 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_QUEUE_COMMANDS = env_str("CELERY_QUEUE_COMMANDS", "commands")
 CELERY_QUEUE_TIMERS = env_str("CELERY_QUEUE_TIMERS", "timers")

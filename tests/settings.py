@@ -12,7 +12,7 @@ os.environ.setdefault("CELERY_QUEUE_COMMANDS", f"test-{RUN_ID}-commands")
 os.environ.setdefault("CELERY_QUEUE_TIMERS", f"test-{RUN_ID}-timers")
 os.environ.setdefault("CELERY_QUEUE_MAINTENANCE", f"test-{RUN_ID}-maintenance")
 
-from config.settings import *  # noqa: F403
+from config.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -82,3 +82,20 @@ def _drop_broken_connections() -> None:
     for conn in connections.all(initialized_only=True):
         conn.close_if_unusable_or_obsolete()
     close_old_connections()
+
+
+PRUNE_KEYS_TASK = "ticketflow.commands.prune_idempotency_keys"
+
+
+@shared_task(name=PRUNE_KEYS_TASK, ignore_result=True)
+def prune_idempotency_keys() -> int:
+    """Forget idempotency keys of finished commands older than IDEMPOTENCY_RETENTION_HOURS (commands stay)."""
+    cutoff = utc_now() - timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS)
+    pruned = (
+        Command.objects.filter(idempotency_key__isnull=False, submitted_at__lt=cutoff)
+        .exclude(status="pending")
+        .update(idempotency_key=None)
+    )
+    if pruned:
+        logger.info("idempotency keys pruned", extra={"count": pruned})
+    return pruned

@@ -18,11 +18,25 @@ class PeriodicJob:
 def periodic_jobs() -> list[PeriodicJob]:
     return [
         PeriodicJob(
+            name="ticketflow: resume sessions whose pause budget ran out",
+            task="ticketflow.timers.sweep_due_auto_resumes",
+            every_seconds=1,
+            queue_setting="CELERY_QUEUE_TIMERS",
+            expires_seconds=5,
+        ),
+        PeriodicJob(
             name="ticketflow: re-queue stale commands",
             task="ticketflow.commands.sweep_stale",
             every_seconds=2,
             queue_setting="CELERY_QUEUE_MAINTENANCE",
             expires_seconds=10,
+        ),
+        PeriodicJob(
+            name="ticketflow: prune old idempotency keys",
+            task="ticketflow.commands.prune_idempotency_keys",
+            every_seconds=3600,
+            queue_setting="CELERY_QUEUE_MAINTENANCE",
+            expires_seconds=600,
         ),
     ]
 

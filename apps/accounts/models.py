@@ -73,3 +73,14 @@ class ApiToken(models.Model):
         if token is None or not hmac.compare_digest(token.token_hash, digest) or not token.user.is_active:
             return None
         return token.user
+
+
+SYSTEM_USERNAME = "ticketflow-system"
+
+
+def system_user() -> User:
+    """The submitter of scheduled system commands (auto-resume). It has no roles and no tokens."""
+    user, _ = User.objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_service": True, "roles": [], "password": "!"}
+    )
+    return user

@@ -7,7 +7,7 @@ from pydantic import ConfigDict
 
 from apps.accounts.models import Role
 from apps.common.api import require_role
-from apps.common.problems import Problem
+from apps.common.problems import Problem, validation_problem
 from apps.common.time import isoformat_utc
 from apps.rules.config import InvalidRulesConfig
 from apps.rules.models import RulesVersion
@@ -50,7 +50,7 @@ def get_rules(request):
 def put_rules(request, body: RulesIn):
     require_role(request.user, Role.ADMIN)
     if "\x00" in body.reason:
-        raise Problem(422, "validation_error", "reason must not contain NUL characters")
+        raise validation_problem([{"loc": ["body", "reason"], "msg": "must not contain NUL characters"}])
     try:
         with transaction.atomic():
             row = change_rules(config=body.config, reason=body.reason, changed_by=request.user)
@@ -58,5 +58,6 @@ def put_rules(request, body: RulesIn):
 
             rederive_after_rules_change(row)
     except InvalidRulesConfig as exc:
-        raise Problem(422, "validation_error", exc.message, errors=exc.errors) from None
+        errors = [{**error, "loc": ["body", *error["loc"]]} for error in exc.errors]
+        raise Problem(422, "validation_error", exc.message, errors=errors) from None
     return rules_data(row)

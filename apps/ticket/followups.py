@@ -1,10 +1,26 @@
-"""Follow-up work that services schedule after commit. The timers' truth is the database row: these are the
-fast path, and the periodic sweep covers anything lost."""
+"""Follow-up work that services schedule after commit. The timers' truth is the database row: the ETA job is the
+fast path, and the periodic sweep covers anything lost, late or duplicated."""
 
+from celery import current_app
+from django.conf import settings
+
+from apps.common.time import isoformat_utc
+from apps.common.transactions import on_commit_send
 from apps.ticket.models import WorkSession
+
+AUTO_RESUME_TASK = "ticketflow.timers.auto_resume"
 
 
 def schedule_auto_resume(session: WorkSession) -> None:
-    # Scheduling the ETA job arrives with the scheduled-enforcement work; until then the sweep and the
-    # technician's next command apply due resumes.
-    return None
+    """After commit, schedule the session's auto-resume for the exact instant its pause budget runs out."""
+    session_id, deadline = session.pk, session.auto_resume_at
+    on_commit_send(
+        lambda: current_app.send_task(
+            AUTO_RESUME_TASK,
+            args=[session_id, isoformat_utc(deadline)],
+            eta=deadline,
+            queue=settings.CELERY_QUEUE_TIMERS,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+        )
+    )

@@ -18,6 +18,11 @@ class Interval:
     start: datetime
     end: datetime | None  # None: still open
 
+    def __post_init__(self):
+        # Python subtracts two datetimes of one zone by wall clock; in UTC that is real time.
+        object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "end", as_utc(self.end))
+
     def overlap(self, lo: datetime, hi: datetime, *, now: datetime | None = None) -> timedelta:
         end = self.end if self.end is not None else now
         if end is None:
@@ -31,6 +36,13 @@ class Event:
 
     to_status: str
     at: datetime
+
+    def __post_init__(self):
+        object.__setattr__(self, "at", as_utc(self.at))
+
+
+def as_utc(instant: datetime | None) -> datetime | None:
+    return None if instant is None else instant.astimezone(UTC)
 
 
 def local_day_of(instant: datetime, zone: ZoneInfo) -> date:
@@ -88,7 +100,7 @@ def exhaustion_instant(
     if limit >= timedelta(hours=23):
         raise ValueError("a daily limit of 23 hours or more would never run out on a short day")
     earlier = [p for p in earlier_pauses if p.end is not None]
-    cursor = paused_at
+    cursor = as_utc(paused_at)
     while True:
         day = local_day_of(cursor, zone)
         day_start, day_end = local_day_bounds(day, zone)

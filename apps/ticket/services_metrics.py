@@ -103,3 +103,54 @@ def clear_manual_metrics(*, ticket_id: int, actor, at: datetime) -> TicketOutcom
     ticket.apply_auto_metrics(active_spec_minutes(ticket.pk), xp_rules=active_rules().config.ticket_xp)
     ticket.save_with_history(update_fields=METRIC_FIELDS)
     return TicketOutcome(ticket)
+
+
+RECOMPUTE_BATCH_SQL = """
+UPDATE ticket AS t
+SET total_duration = s.total,
+    flag_minutes = s.total,
+    flag_color = CASE WHEN s.total <= %(green_max)s THEN 'green'
+                      WHEN s.total <= %(yellow_max)s THEN 'yellow'
+                      ELSE 'red' END,
+    xp_amount = CEIL(s.total::numeric / %(divisor)s)::integer,
+    updated_at = %(at)s
+FROM (
+    SELECT ticket.id, COALESCE(SUM(spec.minutes), 0) AS total
+    FROM ticket
+    LEFT JOIN ticket_part_spec AS spec ON spec.ticket_id = ticket.id AND spec.deleted_at IS NULL
+    WHERE ticket.id > %(after)s AND ticket.id <= %(upto)s
+      AND ticket.status <> 'done' AND NOT ticket.is_manual AND ticket.deleted_at IS NULL
+    GROUP BY ticket.id
+) AS s
+WHERE t.id = s.id
+  AND NOT t.is_manual
+  AND (t.total_duration, t.flag_minutes, t.xp_amount, t.flag_color) IS DISTINCT FROM
+      (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,
+       CASE WHEN s.total <= %(green_max)s THEN 'green' WHEN s.total <= %(yellow_max)s THEN 'yellow' ELSE 'red' END)
+"""
+
+
+def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, progress=None) -> int:
+    """Re-derive the metrics of every active, non-manual ticket under `xp_rules`, one id range per transaction.
+
+    Set-based (one UPDATE per batch) and safe beside live commands: each batch row-locks only what it changes,
+    and a command that ran under the old rules is corrected by the batch that follows it. Returns rows changed.
+    """
+    from django.db import connection
+
+    changed, after = 0, 0
+    top = Ticket.domain.active_auto_metrics().order_by("-id").values_list("id", flat=True).first() or 0
+    params = {
+        "green_max": xp_rules.flag_green_max_minutes,
+        "yellow_max": xp_rules.flag_yellow_max_minutes,
+        "divisor": xp_rules.base_divisor,
+        "at": at,
+    }
+    while after < top:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(RECOMPUTE_BATCH_SQL, {**params, "after": after, "upto": after + batch_size})
+            changed += cursor.rowcount
+        after += batch_size
+        if progress is not None:
+            progress(min(after, top), top)
+    return changed

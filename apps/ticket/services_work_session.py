@@ -213,3 +213,38 @@ def _schedule_auto_resume(session: WorkSession) -> None:
     from apps.ticket.followups import schedule_auto_resume
 
     schedule_auto_resume(session)
+
+
+def recompute_pause_deadlines(*, changed_at: datetime, now: datetime, batch_size: int = 500) -> int:
+    """Re-derive `auto_resume_at` of every paused session under the active rules, and reschedule it.
+
+    A new deadline is never earlier than `changed_at`: a rules change does not penalise a pause retroactively.
+    One short transaction per session, locking only that session row. Returns how many deadlines moved.
+    """
+    config = active_rules().config.work_session
+    moved, after = 0, 0
+    while True:
+        batch = list(
+            WorkSession.domain.paused().filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            return moved
+        for session_id in batch:
+            moved += _recompute_deadline(session_id, config=config, changed_at=changed_at)
+        after = batch[-1]
+
+
+@transaction.atomic
+def _recompute_deadline(session_id: int, *, config: WorkSessionConfig, changed_at: datetime) -> bool:
+    session = WorkSession.domain.paused().select_for_update().filter(pk=session_id).first()
+    if session is None:
+        return False  # resumed or stopped meanwhile
+    paused_at = session.history()[-1].event_at
+    deadline, _ = deadline_for_pause(technician_id=session.technician_id, paused_at=paused_at, config=config)
+    deadline = max(deadline, changed_at)
+    if deadline == session.auto_resume_at:
+        return False
+    session.auto_resume_at = deadline
+    session.save(update_fields=["auto_resume_at"])
+    _schedule_auto_resume(session)
+    return True

@@ -1,0 +1,62 @@
+"""Scheduled enforcement of pause budgets: the ETA job at each deadline, and the sweep that guarantees it."""
+
+import logging
+import time
+from datetime import datetime
+
+from celery import shared_task
+
+from apps.commands.models import Command
+from apps.commands.system import auto_resume_key, submit_auto_resume
+from apps.common.time import utc_now
+from apps.ticket.followups import AUTO_RESUME_TASK
+from apps.ticket.models import WorkSession
+
+logger = logging.getLogger("ticketflow.timers")
+
+SWEEP_DUE_TASK = "ticketflow.timers.sweep_due_auto_resumes"
+SWEEP_BATCH = 500
+# A message may arrive a little early (clock skew between hosts); wait that out rather than leave it to the sweep.
+EARLY_TOLERANCE_SECONDS = 5
+
+
+@shared_task(name=AUTO_RESUME_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def auto_resume(session_id: int, deadline_iso: str) -> bool:
+    """At a pause's deadline, submit the session's auto-resume command (idempotent per session and deadline).
+
+    A stale message (the session was resumed, stopped, or its deadline moved) does nothing.
+    """
+    deadline = datetime.fromisoformat(deadline_iso)
+    row = WorkSession.domain.paused().filter(pk=session_id, auto_resume_at=deadline).values("ticket_id").first()
+    if row is None:
+        return False
+    early = (deadline - utc_now()).total_seconds()
+    if early > EARLY_TOLERANCE_SECONDS:
+        return False  # far too early (a redelivery): the sweep resumes it on time
+    if early > 0:
+        time.sleep(early)
+    return submit_auto_resume(ticket_id=row["ticket_id"], session_id=session_id, auto_resume_at=deadline, now=utc_now())
+
+
+@shared_task(name=SWEEP_DUE_TASK, ignore_result=True)
+def sweep_due_auto_resumes() -> int:
+    """Submit the auto-resume of every paused session whose deadline has passed (an index scan).
+
+    The guarantee behind the ETA job: lost, late or duplicated messages, restarted workers, a flushed Redis.
+    Any number of sweeps may run at once; the commands' idempotency keys keep it to one resume per pause.
+    """
+    now = utc_now()
+    due = WorkSession.domain.paused_due(now).order_by("auto_resume_at")
+    submitted = 0
+    for session_id, ticket_id, deadline in due.values_list("pk", "ticket_id", "auto_resume_at")[:SWEEP_BATCH]:
+        if submit_auto_resume(ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, now=now):
+            submitted += 1
+        elif not Command.objects.pending().filter(idempotency_key__startswith=auto_resume_key(session_id, deadline)):
+            # The earlier command finished yet the session is still due (it ran on a clock behind this one).
+            attempt = Command.objects.filter(idempotency_key__startswith=auto_resume_key(session_id, deadline)).count()
+            submitted += submit_auto_resume(
+                ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, now=now, attempt=attempt
+            )
+    if submitted:
+        logger.info("auto-resumes submitted by the sweep", extra={"count": submitted})
+    return submitted
