@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 PYTEST_ARGS ?=
+PORT ?= 8000
 
-.PHONY: install run test test-fast test-fault lint format migrate seed db clean
+.PHONY: install run demo test test-fault lint format migrate seed db clean
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +26,21 @@ migrate: db
 seed: migrate
 	@$(PY) manage.py seed_demo
 
-run: migrate
-	@$(PY) manage.py seed_demo
-	@$(VENV)/bin/honcho -f Procfile start
+# The whole stack in the foreground: web (:$(PORT)), worker, beat and Flower (:5555). Ctrl-C stops them all.
+run: install
+	@$(PY) manage.py preflight
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py setup_periodic_tasks
+	@$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
+	@export FLOWER_BASIC_AUTH="$${FLOWER_BASIC_AUTH:-admin:$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(12))')}"; \
+	echo ""; \
+	echo "  API docs   http://127.0.0.1:$(PORT)/api/v1/docs"; \
+	echo "  Admin      http://127.0.0.1:$(PORT)/admin/   (demo-admin, password above)"; \
+	echo "  Flower     http://127.0.0.1:5555/   (basic auth $$FLOWER_BASIC_AUTH)"; \
+	echo "  Health     http://127.0.0.1:$(PORT)/readyz   Metrics http://127.0.0.1:$(PORT)/metrics"; \
+	echo "  Try it     make demo   (in another terminal)"; \
+	echo ""; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho -f Procfile start -p $(PORT)
 
 test: install
 	@$(PY) manage.py ensure_database
@@ -46,3 +59,7 @@ format: install
 
 clean:
 	rm -rf $(VENV)
+
+# A realistic shift through the HTTP API of a running `make run` (another terminal).
+demo: install
+	@$(PY) manage.py demo_shift --base-url http://127.0.0.1:$(PORT)

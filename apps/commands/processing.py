@@ -15,6 +15,7 @@ from apps.commands.notify import announce_finished
 from apps.commands.registry import REGISTRY
 from apps.common.db import constraint_name
 from apps.common.errors import DomainError, ErrorCode
+from apps.common.metrics import record_command_finished
 from apps.common.time import utc_now
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
@@ -113,11 +114,15 @@ def mark_failed(command_id, *, reason: str, now: datetime) -> None:
             )
         )
     if updated:
-        transaction.on_commit(lambda: announce_finished(command_id))
+        announce_finished(command_id)
+        command_type = Command.objects.filter(id=command_id).values_list("type", flat=True).first()
+        record_command_finished(command_type or "unknown", CommandStatus.FAILED, 0.0)
         logger.error("command failed", extra={"command_id": str(command_id), "reason": reason[:500]})
 
 
 def _log_outcome(command: Command, now: datetime) -> None:
+    latency = (now - command.submitted_at).total_seconds()
+    record_command_finished(command.type, command.status, latency)
     logger.info(
         "command %s",
         command.status,
@@ -127,6 +132,6 @@ def _log_outcome(command: Command, now: datetime) -> None:
             "ticket_id": command.ticket_id,
             "status": command.status,
             "error_code": command.error_code or None,
-            "latency_ms": round((now - command.submitted_at).total_seconds() * 1000, 1),
+            "latency_ms": round(latency * 1000, 1),
         },
     )

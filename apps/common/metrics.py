@@ -1,7 +1,138 @@
-"""Prometheus metrics. Filled in by the observability work; renders the default registry for now."""
+"""Prometheus metrics that add up across processes.
 
+Web, workers and beat are separate processes (often separate hosts), so counters and histograms are kept in Redis
+hashes that every process increments after its transaction commits, and gauges are read from PostgreSQL and the
+broker at scrape time. `/metrics` renders both through one custom collector.
+"""
+
+import logging
+import math
+from contextlib import suppress
+from datetime import timedelta
+
+import redis
+from django.conf import settings
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+logger = logging.getLogger("ticketflow.metrics")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+
+
+def _key(name: str) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'ticketflow')}:metrics:{name}"
+
+
+def _client() -> redis.Redis:
+    from apps.commands.notify import redis_client
+
+    return redis_client()
+
+
+def record_command_finished(command_type: str, status: str, latency_seconds: float) -> None:
+    """Count a finished command and observe its submit→finish latency. Never raises: metrics are best effort."""
+    with suppress(redis.RedisError):
+        pipe = _client().pipeline(transaction=False)
+        pipe.hincrby(_key("commands"), f"{command_type}|{status}", 1)
+        _observe(pipe, "command_latency", latency_seconds, LATENCY_BUCKETS)
+        pipe.execute()
+
+
+def record_auto_resume_lateness(seconds: float) -> None:
+    with suppress(redis.RedisError):
+        pipe = _client().pipeline(transaction=False)
+        _observe(pipe, "auto_resume_lateness", seconds, LATENESS_BUCKETS)
+        pipe.execute()
+
+
+def _observe(pipe, name: str, value: float, buckets: tuple[float, ...]) -> None:
+    bound = next((b for b in buckets if value <= b), math.inf)
+    pipe.hincrby(_key(name), f"le:{bound}", 1)
+    pipe.hincrbyfloat(_key(name), "sum", value)
+    pipe.hincrby(_key(name), "count", 1)
+
+
+class TicketflowCollector:
+    """Reads the shared counters and the live gauges at scrape time."""
+
+    def collect(self):
+        try:
+            yield from self._from_redis()
+        except redis.RedisError:
+            logger.warning("metrics: Redis unavailable at scrape")
+        try:
+            yield from self._from_database()
+        except Exception:  # a scrape must answer even while the database is away
+            logger.warning("metrics: database unavailable at scrape", exc_info=True)
+
+    def _from_redis(self):
+        client = _client()
+        commands = CounterMetricFamily(
+            "ticketflow_commands", "Commands finished, by type and final status", labels=["type", "status"]
+        )
+        for field, count in client.hgetall(_key("commands")).items():
+            command_type, status = field.decode().split("|", 1)
+            commands.add_metric([command_type, status], int(count))
+        yield commands
+        yield self._histogram(
+            client, "command_latency", "ticketflow_command_latency_seconds", "Submit to finish", LATENCY_BUCKETS
+        )
+        yield self._histogram(
+            client,
+            "auto_resume_lateness",
+            "ticketflow_auto_resume_lateness_seconds",
+            "How long after its deadline an auto-resume was applied",
+            LATENESS_BUCKETS,
+        )
+        queues = GaugeMetricFamily("ticketflow_celery_queue_length", "Messages waiting in a queue", labels=["queue"])
+        for queue in (settings.CELERY_QUEUE_COMMANDS, settings.CELERY_QUEUE_TIMERS, settings.CELERY_QUEUE_MAINTENANCE):
+            queues.add_metric([queue], _queue_length(queue))
+        yield queues
+
+    @staticmethod
+    def _histogram(client, name, metric, documentation, buckets):
+        raw = {k.decode(): float(v) for k, v in client.hgetall(_key(name)).items()}
+        cumulative, running = [], 0.0
+        for bound in (*buckets, math.inf):
+            running += raw.get(f"le:{bound}", 0.0)
+            cumulative.append(("+Inf" if bound == math.inf else str(bound), running))
+        return HistogramMetricFamily(metric, documentation, buckets=cumulative, sum_value=raw.get("sum", 0.0))
+
+    def _from_database(self):
+        from apps.commands.models import Command
+        from apps.common.time import utc_now
+        from apps.ticket.models import WorkSession
+
+        now = utc_now()
+        pending = Command.objects.pending()
+        oldest = pending.order_by("submitted_at").values_list("submitted_at", flat=True).first()
+        yield GaugeMetricFamily("ticketflow_commands_pending", "Commands accepted and not applied yet", pending.count())
+        yield GaugeMetricFamily(
+            "ticketflow_oldest_pending_command_age_seconds",
+            "Age of the oldest pending command (0 when none)",
+            (now - oldest).total_seconds() if oldest else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "ticketflow_paused_sessions", "Work sessions paused now", WorkSession.domain.paused().count()
+        )
+        yield GaugeMetricFamily(
+            "ticketflow_due_auto_resumes",
+            "Paused sessions whose pause budget ran out over a second ago and are not resumed yet",
+            WorkSession.domain.paused_due(now - timedelta(seconds=1)).count(),
+        )
+
+
+def _queue_length(queue: str) -> int:
+    # Celery's Redis transport keeps one list per queue (and per priority step, suffixed).
+    client = _client()
+    return int(client.llen(queue))
+
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(TicketflowCollector())
 
 
 def render_metrics() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+    return generate_latest(_registry), CONTENT_TYPE_LATEST

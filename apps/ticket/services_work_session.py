@@ -14,6 +14,7 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.common.db import refusing_on_violation
 from apps.common.errors import DomainError, ErrorCode
+from apps.common.metrics import record_auto_resume_lateness
 from apps.common.time import isoformat_utc
 from apps.rules.config import WorkSessionConfig
 from apps.rules.selectors import active_rules
@@ -113,6 +114,8 @@ def apply_due_auto_resume(session: WorkSession, *, now: datetime) -> bool:
         },
     )
     session.save_with_history(update_fields=SESSION_FIELDS)
+    lateness = (now - scheduled_for).total_seconds()
+    transaction.on_commit(lambda: record_auto_resume_lateness(lateness))
     return True
 
 
