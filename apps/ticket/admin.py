@@ -2,15 +2,15 @@
 
 Status, metrics and history belong to the services, so the admin shows them read-only: changes go through
 commands. The admin's only workflow write is approving reviews from the review queue, through the same service
-the `ticket.approve_review` command uses.
+`ticket.approve_review` commands, queued through the command pipeline.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import F
 
 from apps.accounts.models import Role
-from apps.common.errors import DomainError
+from apps.commands.intake import submit_command
+from apps.common.problems import Problem
 from apps.common.time import utc_now
 from apps.ticket.models import (
     Ticket,
@@ -20,7 +20,6 @@ from apps.ticket.models import (
     WorkSession,
     WorkSessionTransition,
 )
-from apps.ticket.services_workflow import approve_ticket_review
 
 
 class ReadOnlyMixin:
@@ -178,29 +177,31 @@ class TicketReviewQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         # The same rule as the `ticket.approve_review` command: the admin role, not merely Django staff.
         return request.user.has_role(Role.ADMIN)
 
-    @admin.action(description="Approve review", permissions=["approve"])
+    @admin.action(description="Approve review (queues ticket.approve_review commands)", permissions=["approve"])
     def approve_review(self, request, queryset):
-        at = utc_now()
-        ticket_ids = list(queryset.values_list("pk", flat=True))
-        approved, already = [], []
-        selected = {int(pk) for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if pk.isdigit()}
-        gone = sorted(selected - set(ticket_ids))  # approved or changed by someone else since the page loaded
-        for ticket_id in ticket_ids:
+        """Bulk approval goes through the command pipeline, like any upstream system: ordered, logged, counted."""
+        now = utc_now()
+        queued, refused = [], []
+        for ticket_id in queryset.values_list("pk", flat=True):
             try:
-                ticket = approve_ticket_review(ticket_id=ticket_id, actor=request.user, at=at).ticket
-            except DomainError as exc:
-                self.message_user(
-                    request, f"Ticket #{ticket_id} was not approved: {exc.message} ({exc.code})", messages.ERROR
+                submit_command(
+                    submitter=request.user,
+                    body={"type": "ticket.approve_review", "ticket_id": ticket_id},
+                    idempotency_key=None,
+                    now=now,
                 )
+            except Problem as exc:
+                refused.append(f"#{ticket_id}: {exc.detail}")
                 continue
-            if ticket.approved_at == at and ticket.approved_by_id == request.user.pk:
-                approved.append(ticket_id)
-            else:
-                already.append(ticket_id)
-        if approved:
-            self.message_user(request, f"Approved {_ticket_list(approved)}.", messages.SUCCESS)
-        if already or gone:
-            self.message_user(request, f"No longer under review: {_ticket_list(already + gone)}.", messages.INFO)
+            queued.append(ticket_id)
+        if queued:
+            self.message_user(
+                request,
+                f"Queued approval of {_ticket_list(queued)}; outcomes appear in Commands within a moment.",
+                messages.SUCCESS,
+            )
+        for reason in refused:
+            self.message_user(request, f"Not queued: {reason}", messages.ERROR)
 
 
 def _ticket_list(ticket_ids: list[int]) -> str:

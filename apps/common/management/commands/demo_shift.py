@@ -83,7 +83,8 @@ class Command(BaseCommand):
                     for i in range(tickets)
                 ]
                 work = progress.add_task("tickets worked and through QC", total=tickets)
-                plans = [(tid, techs[i % len(techs)], i == 1, i == 2) for i, tid in enumerate(ids)]
+                # The pause that runs out its budget comes last for its technician: nothing is left for later breaks.
+                plans = [(tid, techs[i % len(techs)], i == 1, i == len(ids) - 1) for i, tid in enumerate(ids)]
                 with ThreadPoolExecutor(max_workers=len(techs)) as pool:
                     by_tech = {}
                     for plan in plans:

@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.utils.html import format_html
+
+from apps.commands.models import Command
+
+
+class ErrorFilter(admin.SimpleListFilter):
+    title = "error code"
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        codes = Command.objects.exclude(error_code="").values_list("error_code", flat=True).distinct()
+        return [(code, code) for code in sorted(codes)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
+@admin.register(Command)
+class CommandAdmin(admin.ModelAdmin):
+    """The command browser: every command accepted, its outcome and its error. Read-only: the inbox is history."""
+
+    list_display = (
+        "submitted_at",
+        "type",
+        "status_badge",
+        "ticket_id",
+        "actor",
+        "attempts",
+        "error_code",
+        "finished_at",
+    )
+    list_filter = ("status", "type", ErrorFilter)
+    search_fields = ("=id", "=ticket_id", "=inventory_item_id", "idempotency_key", "submitter__username")
+    search_help_text = "Command id, ticket id, item id, idempotency key or submitter username"
+    list_select_related = ("actor", "submitter")
+    ordering = ("-seq",)
+    show_full_result_count = False  # counting a large inbox on every page view is wasteful
+    readonly_fields = [field.name for field in Command._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        colors = {"succeeded": "#2e7d32", "rejected": "#b26a00", "failed": "#c62828", "pending": "#555"}
+        return format_html('<b style="color:{}">{}</b>', colors.get(obj.status, "#555"), obj.status)
