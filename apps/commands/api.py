@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from apps.commands.intake import submit_command
 from apps.commands.models import Command
+from apps.commands.ratelimit import enforce_rate_limit
 from apps.commands.registry import REGISTRY
 from apps.commands.representations import command_data
 from apps.commands.waiting import requested_wait, wait_until_final
@@ -109,6 +110,7 @@ def _inline_refs(schema: Any, definitions: dict) -> Any:
     },
 )
 def submit(request):
+    enforce_rate_limit(getattr(request, "token_key", ""))
     body = _json_body(request)
     accepted = submit_command(
         submitter=request.user,

@@ -19,6 +19,7 @@ from apps.common.metrics import record_command_finished
 from apps.common.time import utc_now
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
+from apps.ticket.services_work_session import settle_due_auto_resumes
 
 logger = logging.getLogger("ticketflow.commands")
 
@@ -30,6 +31,19 @@ CONSTRAINT_CODES = {
     "ticket_part_spec_part_belongs_to_item": ErrorCode.INVALID_PART,
     "ticket_part_spec_item_matches_ticket": ErrorCode.INVALID_PART,
 }
+
+
+# Commands that touch a technician's work session: a due auto-resume is applied before them (DESIGN.md).
+SESSION_COMMANDS = frozenset(
+    {
+        "ticket.start",
+        "ticket.to_waiting_qc",
+        "work_session.start",
+        "work_session.pause",
+        "work_session.resume",
+        "work_session.stop",
+    }
+)
 
 
 def drain_lane(lane: str, *, clock=utc_now) -> int:
@@ -70,6 +84,9 @@ def _apply(command: Command, *, now: datetime) -> None:
         payload = command_type.schema.model_validate(command.payload)
         if command_type.public and not command.actor.has_role(*command_type.roles):
             raise DomainError(ErrorCode.FORBIDDEN, f"the actor's roles may not {command.type}")
+        if command.type in SESSION_COMMANDS:
+            with transaction.atomic():  # kept even if the command below is refused
+                settle_due_auto_resumes(ticket_id=payload.ticket_id, technician_id=command.actor_id, now=now)
         with transaction.atomic():
             outcome = command_type.handler(payload, command.actor, now)
     except DomainError as error:

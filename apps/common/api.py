@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 from ninja.security import HttpBearer
 
-from apps.accounts.models import ApiToken
+from apps.accounts.models import ApiToken, hash_token
 from apps.common.problems import Problem, validation_problem
 
 
@@ -19,6 +19,7 @@ class BearerToken(HttpBearer):
         user = ApiToken.authenticate(token)
         if user is not None:
             request.user = user
+            request.token_key = hash_token(token)[:24]  # identifies the token (rate limits) without exposing it
         return user
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 
 from apps.accounts.models import User
 from apps.common.db import refusing_on_violation
@@ -222,6 +223,7 @@ def recompute_pause_deadlines(*, changed_at: datetime, now: datetime, batch_size
     """Re-derive `auto_resume_at` of every paused session under the active rules, and reschedule it.
 
     A new deadline is never earlier than `changed_at`: a rules change does not penalise a pause retroactively.
+    Nor does it revive one: a pause whose budget ran out by `changed_at` keeps its deadline and is resumed there.
     One short transaction per session, locking only that session row. Returns how many deadlines moved.
     """
     config = active_rules().config.work_session
@@ -242,6 +244,9 @@ def _recompute_deadline(session_id: int, *, config: WorkSessionConfig, changed_a
     session = WorkSession.domain.paused().select_for_update().filter(pk=session_id).first()
     if session is None:
         return False  # resumed or stopped meanwhile
+    if session.auto_resume_at <= changed_at:
+        # Already due under the rules in force then; moving it would make accounting depend on job lateness.
+        return False
     paused_at = session.history()[-1].event_at
     deadline, _ = deadline_for_pause(technician_id=session.technician_id, paused_at=paused_at, config=config)
     deadline = max(deadline, changed_at)
@@ -251,3 +256,13 @@ def _recompute_deadline(session_id: int, *, config: WorkSessionConfig, changed_a
     session.save(update_fields=["auto_resume_at"])
     _schedule_auto_resume(session)
     return True
+
+
+def settle_due_auto_resumes(*, ticket_id: int, technician_id: int | None, now: datetime) -> int:
+    """Apply any due auto-resume of the ticket's session or the technician's before a command touches them.
+
+    Run in its own savepoint ahead of the command, so the resume stands even if the command is then refused.
+    """
+    touched = Q(ticket_id=ticket_id) | Q(technician_id=technician_id) if technician_id else Q(ticket_id=ticket_id)
+    due = list(WorkSession.domain.paused_due(now).filter(touched).values_list("pk", flat=True))
+    return sum(auto_resume_work_session(session_id=session_id, now=now) is not None for session_id in due)

@@ -95,3 +95,18 @@ class Shop:
 @pytest.fixture
 def shop(admin, master, technician, inspector, item, parts):
     return Shop(admin=admin, master=master, technician=technician, inspector=inspector, item=item, parts=parts)
+
+
+@pytest.fixture
+def other_technician(db):
+    return TechnicianFactory()
+
+
+@pytest.fixture
+def other_item(db):
+    return InventoryItemFactory()
+
+
+@pytest.fixture
+def other_item_part(other_item):
+    return InventoryItemPartFactory(inventory_item=other_item, name="saddle")

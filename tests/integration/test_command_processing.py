@@ -1,0 +1,95 @@
+"""Applying commands from the inbox (apps.commands.processing), without a broker: order, outcomes, refusals."""
+
+from datetime import timedelta
+
+import pytest
+
+from apps.commands.models import Command
+from apps.commands.processing import apply_next, drain_lane, mark_failed
+from apps.ticket.models import WorkSession, WorkSessionTransition
+from apps.ticket.services_work_session import pause_work_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def submit(actor, command_type: str, *, at, **payload) -> Command:
+    lane = (
+        f"item:{payload['inventory_item_id']}" if command_type == "ticket.create" else f"ticket:{payload['ticket_id']}"
+    )
+    return Command.objects.create(
+        type=command_type,
+        payload=payload,
+        lane=lane,
+        ticket_id=payload.get("ticket_id"),
+        inventory_item_id=payload.get("inventory_item_id"),
+        submitter=actor,
+        actor=actor,
+        fingerprint="-",
+        submitted_at=at,
+    )
+
+
+def test_a_lane_applies_its_commands_oldest_first_and_records_each_outcome(shop):
+    ticket = shop.assigned()
+    tech = shop.technician
+    commands = [
+        submit(tech, kind, at=shop.tick(), ticket_id=ticket.pk)
+        for kind in ("ticket.start", "work_session.pause", "work_session.pause", "work_session.stop")
+    ]
+    assert drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1)) == 4
+
+    outcomes = [(c.status, c.error_code, c.attempts) for c in Command.objects.order_by("seq")]
+    assert outcomes == [
+        ("succeeded", "", 1),
+        ("succeeded", "", 1),
+        ("rejected", "invalid_transition", 1),  # already paused
+        ("succeeded", "", 1),
+    ]
+    done = Command.objects.get(pk=commands[0].pk)
+    assert done.result["ticket"]["status"] == "in_progress"
+    assert done.result["work_session"]["status"] == "running"
+    assert apply_next(f"ticket:{ticket.pk}", now=shop.tick()) is None  # a repeat delivery finds nothing
+
+
+def test_a_command_on_a_missing_ticket_is_rejected_not_found(shop):
+    submit(shop.technician, "ticket.start", at=shop.now, ticket_id=987654)
+    command = apply_next("ticket:987654", now=shop.tick())
+    assert (command.status, command.error_code) == ("rejected", "not_found")
+
+
+def test_an_actor_who_lost_the_role_is_refused_when_the_command_is_applied(shop):
+    ticket = shop.assigned()
+    submit(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
+    shop.technician.roles = []
+    shop.technician.save()
+    command = apply_next(f"ticket:{ticket.pk}", now=shop.tick())
+    assert (command.status, command.error_code) == ("rejected", "forbidden")
+
+
+def test_a_due_auto_resume_stands_even_when_the_command_after_it_is_refused(shop):
+    outcome = shop.started()
+    ticket, tech = outcome.ticket, shop.technician
+    paused = pause_work_session(ticket_id=ticket.pk, actor=tech, at=shop.tick()).work_session
+    deadline = paused.auto_resume_at
+    # The technician asks to resume after the budget ran out: the session was due to resume at the deadline.
+    submit(tech, "work_session.resume", at=deadline + timedelta(seconds=30), ticket_id=ticket.pk)
+    command = apply_next(f"ticket:{ticket.pk}", now=deadline + timedelta(seconds=31))
+
+    assert (command.status, command.error_code) == ("rejected", "invalid_transition")
+    session = WorkSession.objects.get(pk=paused.pk)
+    assert session.status == "running" and session.auto_resume_at is None
+    resumed = WorkSessionTransition.objects.get(session=session, action="resumed")
+    assert resumed.event_at == deadline and resumed.metadata["auto_resumed"] is True
+
+
+def test_marking_a_command_failed_lets_its_lane_move_on(shop):
+    ticket = shop.assigned()
+    first = submit(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
+    second = submit(shop.technician, "work_session.pause", at=shop.now, ticket_id=ticket.pk)
+    mark_failed(first.id, reason="OperationalError: the database went away", now=shop.tick())
+
+    applied = apply_next(f"ticket:{ticket.pk}", now=shop.tick())
+    assert applied.pk == second.pk
+    assert (applied.status, applied.error_code) == ("rejected", "no_open_session")
+    failed = Command.objects.get(pk=first.pk)
+    assert (failed.status, failed.error_code) == ("failed", "internal_error") and failed.finished_at is not None
