@@ -30,6 +30,6 @@ def recompute_ticket_metrics(version_id: int) -> int:
 def recompute_deadlines(version_id: int) -> int:
     """Re-derive every paused session's deadline; none moves earlier than the change. Idempotent."""
     changed_at = RulesVersion.objects.filter(pk=version_id).values_list("created_at", flat=True).first() or utc_now()
-    moved = recompute_pause_deadlines(changed_at=changed_at, now=utc_now())
+    moved = recompute_pause_deadlines(changed_at=changed_at)
     logger.info("pause deadlines re-derived", extra={"rules_version_id": version_id, "moved": moved})
     return moved

@@ -138,7 +138,8 @@ def mark_failed(command_id, *, reason: str, now: datetime) -> None:
 
 
 def _log_outcome(command: Command, now: datetime) -> None:
-    latency = (now - command.submitted_at).total_seconds()
+    # Clocks of the web and worker hosts may differ a little; a negative latency is skew, not speed.
+    latency = max(0.0, (now - command.submitted_at).total_seconds())
     record_command_finished(command.type, command.status, latency)
     logger.info(
         "command %s",

@@ -219,7 +219,7 @@ def _schedule_auto_resume(session: WorkSession) -> None:
     schedule_auto_resume(session)
 
 
-def recompute_pause_deadlines(*, changed_at: datetime, now: datetime, batch_size: int = 500) -> int:
+def recompute_pause_deadlines(*, changed_at: datetime, batch_size: int = 500) -> int:
     """Re-derive `auto_resume_at` of every paused session under the active rules, and reschedule it.
 
     A new deadline is never earlier than `changed_at`: a rules change does not penalise a pause retroactively.

@@ -9,7 +9,8 @@ from apps.commands.processing import apply_next, drain_lane, mark_failed
 from apps.ticket.models import WorkSession, WorkSessionTransition
 from apps.ticket.services_work_session import pause_work_session
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Plain test transactions: nothing is published on commit, so no live worker anywhere can react to these rows.
+pytestmark = pytest.mark.django_db
 
 
 def submit(actor, command_type: str, *, at, **payload) -> Command:
@@ -36,15 +37,16 @@ def test_a_lane_applies_its_commands_oldest_first_and_records_each_outcome(shop)
         submit(tech, kind, at=shop.tick(), ticket_id=ticket.pk)
         for kind in ("ticket.start", "work_session.pause", "work_session.pause", "work_session.stop")
     ]
-    assert drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1)) == 4
+    applied = drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1))
 
-    outcomes = [(c.status, c.error_code, c.attempts) for c in Command.objects.order_by("seq")]
+    outcomes = [(c.type, c.status, c.error_code, c.attempts) for c in Command.objects.order_by("seq")]
     assert outcomes == [
-        ("succeeded", "", 1),
-        ("succeeded", "", 1),
-        ("rejected", "invalid_transition", 1),  # already paused
-        ("succeeded", "", 1),
+        ("ticket.start", "succeeded", "", 1),
+        ("work_session.pause", "succeeded", "", 1),
+        ("work_session.pause", "rejected", "invalid_transition", 1),  # already paused
+        ("work_session.stop", "succeeded", "", 1),
     ]
+    assert applied == 4
     done = Command.objects.get(pk=commands[0].pk)
     assert done.result["ticket"]["status"] == "in_progress"
     assert done.result["work_session"]["status"] == "running"
