@@ -25,6 +25,6 @@ RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only python manage.py collect
 USER ticketflow
 EXPOSE 8000 5555
 
-# gthread: a request long-polling for up to 30 s (Prefer: wait) holds a thread, not a whole worker process.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
-     "--workers", "2", "--threads", "16", "--timeout", "60", "--graceful-timeout", "40", "--access-logfile", "-"]
+# gthread workers, JSON access log: see config/gunicorn.py.
+ENV GUNICORN_BIND=0.0.0.0:8000
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]

@@ -111,6 +111,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redeliver them early. Duplicates are harmless, but a long timeout keeps the noise down.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 25 * 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING (JSON lines) applies to Celery's loggers too
 CELERY_QUEUE_COMMANDS = env_str("CELERY_QUEUE_COMMANDS", "commands")
 CELERY_QUEUE_TIMERS = env_str("CELERY_QUEUE_TIMERS", "timers")
 CELERY_QUEUE_MAINTENANCE = env_str("CELERY_QUEUE_MAINTENANCE", "maintenance")

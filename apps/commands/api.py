@@ -1,12 +1,10 @@
 """POST /api/v1/commands and the command reads. Thin: authenticate, validate, store, queue, answer."""
 
-import json
+import logging
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from ninja import Field, Query, Router, Schema
 from pydantic import TypeAdapter
@@ -17,12 +15,13 @@ from apps.commands.ratelimit import enforce_rate_limit
 from apps.commands.registry import REGISTRY
 from apps.commands.representations import command_data
 from apps.commands.waiting import requested_wait, wait_until_final
-from apps.common.api import ListQuery, paginate
+from apps.common.api import ListQuery, json_body, paginate
 from apps.common.problems import Problem
 from apps.common.time import utc_now
 from apps.ticket.api import TicketOut, WorkSessionOut
 
 router = Router(tags=["commands"])
+logger = logging.getLogger("ticketflow.api")
 
 
 class CommandError(Schema):
@@ -111,7 +110,7 @@ def _inline_refs(schema: Any, definitions: dict) -> Any:
 )
 def submit(request):
     enforce_rate_limit(getattr(request, "token_key", ""))
-    body = _json_body(request)
+    body = json_body(request)
     accepted = submit_command(
         submitter=request.user,
         body=body,
@@ -119,6 +118,10 @@ def submit(request):
         now=utc_now(),
     )
     command = accepted.command
+    logger.info(
+        "command replayed" if accepted.replayed else "command accepted",
+        extra={"command_id": str(command.id), "command_type": command.type, "ticket_id": command.ticket_id},
+    )
     wait = requested_wait(request.headers.get("Prefer"))
     if wait:
         command = wait_until_final(command, seconds=wait)
@@ -151,30 +154,3 @@ def get_command(request, command_id: str):
     if command is None:
         raise Problem(404, "not_found", "no such command")
     return command_data(command)
-
-
-def _json_body(request) -> Any:
-    content_type = request.content_type or ""
-    if content_type.lower() != "application/json":
-        raise Problem(415, "unsupported_media_type", "send the command as application/json")
-    limit = settings.COMMAND_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB") from None
-    if len(raw) > limit:
-        raise Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
