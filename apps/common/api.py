@@ -6,8 +6,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from ninja import Field, Schema
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from apps.accounts.models import ApiToken, hash_token
@@ -26,6 +29,15 @@ class BearerToken(HttpBearer):
 class ListQuery(Schema):
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=200)
+
+
+def user_or_404(user_id: int):
+    from apps.accounts.models import User
+
+    user = User.objects.filter(pk=user_id).first() if 0 < user_id < 2**63 else None
+    if user is None:
+        raise Problem(404, "not_found", f"user {user_id} does not exist")
+    return user
 
 
 def require_role(user, *roles: str) -> None:
@@ -68,3 +80,39 @@ def decode_cursor(cursor: str | None) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise validation_problem([{"loc": ["query", "cursor"], "msg": "not a cursor this API issued"}])
     return value
+
+
+def json_body(request) -> Any:
+    """The request body as JSON: 415 unless declared application/json, 413 over the limit, 400 unless JSON."""
+    content_type = request.content_type or ""
+    if content_type.lower() != "application/json":
+        raise Problem(415, "unsupported_media_type", "send the body as application/json")
+    limit = settings.COMMAND_MAX_BODY_BYTES
+    too_large = Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise too_large from None
+    if len(raw) > limit:
+        raise too_large
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+class JsonBodyParser(Parser):
+    """Ninja's body parser, held to the same rules as command bodies (config/api.py unwraps the Problem)."""
+
+    def parse_body(self, request) -> Any:
+        return json_body(request)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from ninja import Field as F
 from ninja import Query, Router, Schema
 
-from apps.common.api import ListQuery, paginate
+from apps.common.api import ListQuery, paginate, user_or_404
 from apps.common.problems import Problem, validation_problem
 from apps.common.time import isoformat_utc, utc_now
 from apps.rules.selectors import active_rules
@@ -159,6 +159,7 @@ def ticket_work_sessions(request, ticket_id: int, query: Query[ListQuery]):
 
 @technicians.get("/{int:technician_id}/pause-budget", response=PauseBudgetOut, summary="A technician's pause budget")
 def technician_pause_budget(request, technician_id: int, date: str | None = None):
+    user_or_404(technician_id)
     now = utc_now()
     zone = active_rules().config.work_session.zone
     day = _parse_day(date) if date else pause_budget.local_day_of(now, zone)

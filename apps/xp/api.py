@@ -3,6 +3,7 @@ from typing import Literal
 
 from ninja import Router, Schema
 
+from apps.common.api import user_or_404
 from apps.common.time import isoformat_utc
 from apps.xp.models import XpEntry
 from apps.xp.services import xp_total
@@ -27,6 +28,7 @@ class XpOut(Schema):
 
 @router.get("/{int:technician_id}/xp", response=XpOut, summary="A user's XP ledger and total")
 def technician_xp(request, technician_id: int):
+    user_or_404(technician_id)
     entries = XpEntry.objects.filter(user_id=technician_id).order_by("created_at", "id")
     return {
         "technician_id": technician_id,

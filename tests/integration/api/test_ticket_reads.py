@@ -391,3 +391,11 @@ def test_a_user_without_xp_has_a_zero_total(api, nobody, technician):
     body = api.get(f"/api/v1/technicians/{technician.pk}/xp", nobody).json()
 
     assert body == {"technician_id": technician.pk, "total": 0, "entries": []}
+
+
+@pytest.mark.parametrize("path", ["pause-budget", "xp"])
+@pytest.mark.parametrize("user_id", [987654, 2**70])
+def test_a_technician_who_does_not_exist_is_not_found(api, nobody, path, user_id):
+    response = api.get(f"/api/v1/technicians/{user_id}/{path}", nobody)
+
+    assert_problem(response, 404, "not_found")
