@@ -62,6 +62,10 @@ class CeleryProcess:
         )
         return self
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
         """SIGKILL the whole process group: the main process and its pool children, no cleanup."""
         if self.proc and self.proc.poll() is None:

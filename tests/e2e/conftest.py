@@ -17,12 +17,20 @@ FINAL = {"succeeded", "rejected", "failed"}
 
 
 @pytest.fixture(scope="session")
-def worker(django_db_setup, django_db_blocker):
-    """One real `celery -A config worker -c 4` for the e2e session, on the test database and test Redis db."""
+def _session_worker(django_db_setup, django_db_blocker):
+    """One real `celery -A config worker -c 4` for the e2e session, on the test database and this run's queues."""
     purge_test_queues()
     process = Worker().start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def worker(_session_worker):
+    """The session's worker, alive at the start of every test (a fault test that killed it may have failed)."""
+    if not _session_worker.running:
+        _session_worker.start()
+    return _session_worker
 
 
 class Client:
