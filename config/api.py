@@ -3,6 +3,8 @@
 import logging
 from datetime import datetime
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
@@ -12,9 +14,9 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from apps.commands.api import router as commands_router
-from apps.common.api import BearerToken
+from apps.common.api import BearerToken, JsonBodyParser
 from apps.common.errors import DomainError
-from apps.common.problems import Problem
+from apps.common.problems import Problem, validation_problem
 from apps.common.time import isoformat_utc
 from apps.inventory.api import router as inventory_router
 from apps.rules.api import router as rules_router
@@ -38,7 +40,88 @@ class JsonRenderer(JSONRenderer):
     encoder_class = JsonEncoder
 
 
-api = NinjaAPI(
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; `errors` only on validation errors.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "example": "/problems/validation_error"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "example": "validation_error"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+RETRY_AFTER = {"description": "seconds to wait", "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"}}
+PROBLEMS = {
+    400: ("The body is not JSON: `malformed_json`.", {}),
+    401: ("No or bad token: `unauthenticated`.", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+    403: ("The caller's (or actor's) roles do not allow this: `forbidden`.", {}),
+    404: ("No such resource: `not_found`.", {}),
+    409: ("Conflicts with an existing resource: `conflict`.", {}),
+    413: ("The body is over 64 KiB: `payload_too_large`.", {}),
+    415: ("The body is not declared `application/json`: `unsupported_media_type`.", {}),
+    422: ("Invalid input: `validation_error` (with `errors`), or `idempotency_key_reused`.", {}),
+    429: ("Too many commands from this token this minute: `rate_limited`.", {"Retry-After": RETRY_AFTER}),
+    503: ("The database is unavailable: `service_unavailable`.", {"Retry-After": RETRY_AFTER}),
+}
+# Every operation can meet these; the rest follow from the operation (see `problem_statuses`).
+ALWAYS = (401, 503)
+EXTRA_PROBLEMS = {
+    ("post", "/api/v1/commands"): (403, 429),
+    ("post", "/api/v1/inventory-items"): (403, 409),
+    ("post", "/api/v1/inventory-items/{item_id}/parts"): (403, 409),
+    ("put", "/api/v1/rules"): (403,),
+}
+
+
+def problem_statuses(method: str, path: str, operation: dict) -> list[int]:
+    """The problem statuses an operation can answer: 404 with path parameters, 422 with any input, 400/413/415
+    with a body, plus the operation's own (EXTRA_PROBLEMS)."""
+    statuses = set(ALWAYS) | set(EXTRA_PROBLEMS.get((method, path), ()))
+    locations = {parameter["in"] for parameter in operation.get("parameters", [])}
+    if "path" in locations:
+        statuses.add(404)
+    if locations or "requestBody" in operation:
+        statuses.add(422)
+    if "requestBody" in operation:
+        statuses |= {400, 413, 415}
+    return sorted(statuses)
+
+
+class TicketflowApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        """Ninja's schema, plus the problem+json error responses of every operation."""
+        schema = super().get_openapi_schema(**kwargs)
+        schema["components"].setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                for status in problem_statuses(method, path, operation):
+                    description, headers = PROBLEMS[status]
+                    operation["responses"].setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": PROBLEM_CONTENT,
+                            **({"headers": headers} if headers else {}),
+                        },
+                    )
+        return schema
+
+
+api = TicketflowApi(
     title="ticketflow",
     version="1",
     description="Repair-shop workflow: submit commands, read tickets, sessions, XP, inventory and rules.",
@@ -47,6 +130,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     renderer=JsonRenderer(),
+    parser=JsonBodyParser(),
 )
 api.add_router("/commands", commands_router)
 api.add_router("/tickets", tickets_router)
@@ -101,10 +185,25 @@ def on_not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, Problem):
+        return problem_response(exc.__cause__)  # raised by JsonBodyParser; ninja wraps it in a 400
     code = {400: "malformed_json", 413: "payload_too_large", 415: "unsupported_media_type"}.get(
         exc.status_code, "error"
     )
     return problem_response(Problem(exc.status_code, code, str(exc)))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_big(request, exc):
+    # Over Django's DATA_UPLOAD_MAX_MEMORY_SIZE: ninja reads the body before its parser can refuse it.
+    limit = settings.COMMAND_MAX_BODY_BYTES
+    return problem_response(Problem(413, "payload_too_large", f"the body is over {limit // 1024} KiB"))
+
+
+@api.exception_handler(TooManyFieldsSent)
+def on_too_many_fields(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return problem_response(validation_problem([{"loc": ["query"], "msg": f"more than {limit} parameters"}]))
 
 
 @api.exception_handler(DataError)

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.common.middleware.MethodNotAllowedProblem",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,6 +124,8 @@ COMMAND_STALE_AFTER_SECONDS = env_int("COMMAND_STALE_AFTER_SECONDS", 5)
 COMMAND_MAX_ATTEMPTS = env_int("COMMAND_MAX_ATTEMPTS", 5)
 IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
+# Off: a pause schedules no ETA job and beat's sweep alone resumes it (how the benchmark measures the sweep).
+AUTO_RESUME_ETA = env_bool("AUTO_RESUME_ETA", default=True)
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

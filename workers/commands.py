@@ -19,6 +19,7 @@ logger = logging.getLogger("ticketflow.workers")
 
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.RedisError, BrokerError)
 SWEEP_STALE_TASK = "ticketflow.commands.sweep_stale"
+MAX_NUDGE_INTERVAL = 30  # seconds: however long a lane has waited, a stranded one is re-sent this often
 
 
 @shared_task(name=PROCESS_LANE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -48,12 +49,16 @@ def sweep_stale_commands() -> int:
 
     Safe to run anywhere, any number of times: a lane sent twice is drained once.
     """
-    stale_before = utc_now() - timedelta(seconds=settings.COMMAND_STALE_AFTER_SECONDS)
-    lanes = list(Command.objects.stale_lanes(stale_before)[:1000])
+    now = utc_now()
+    stale_after = settings.COMMAND_STALE_AFTER_SECONDS
+    lanes = list(Command.objects.stale_lanes(now - timedelta(seconds=stale_after))[:1000])
     sent = 0
-    for lane in lanes:
-        # At most one nudge per lane per stale window, so a long backlog is not flooded with duplicates.
-        if cache.add(f"sweep:lane:{lane}", 1, timeout=settings.COMMAND_STALE_AFTER_SECONDS):
+    for lane, oldest in lanes:
+        # A lane is re-nudged only after it has waited as long again (up to a cap): a lost message is re-sent as
+        # soon as it goes stale, while a lane merely queued behind a backlog gets a few duplicates instead of one
+        # every stale window, which used to feed the very backlog it was waiting behind.
+        window = max(stale_after, min(int((now - oldest).total_seconds()), MAX_NUDGE_INTERVAL))
+        if cache.add(f"sweep:lane:{lane}", 1, timeout=window):
             send_lane_now(lane)
             sent += 1
     if sent:

@@ -51,8 +51,12 @@ def sweep_due_auto_resumes() -> int:
     for session_id, ticket_id, deadline in due.values_list("pk", "ticket_id", "auto_resume_at")[:SWEEP_BATCH]:
         if submit_auto_resume(ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, now=now):
             submitted += 1
-        elif not Command.objects.pending().filter(idempotency_key__startswith=auto_resume_key(session_id, deadline)):
+        elif (
+            not Command.objects.pending().filter(idempotency_key__startswith=auto_resume_key(session_id, deadline))
+            and WorkSession.domain.paused_due(now).filter(pk=session_id, auto_resume_at=deadline).exists()
+        ):
             # The earlier command finished yet the session is still due (it ran on a clock behind this one).
+            # Re-read after seeing it finished: it usually resumed the session since `due` was listed.
             attempt = Command.objects.filter(idempotency_key__startswith=auto_resume_key(session_id, deadline)).count()
             submitted += submit_auto_resume(
                 ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, now=now, attempt=attempt

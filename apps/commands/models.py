@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Min, Q
 
 
 class CommandStatus(models.TextChoices):
@@ -20,8 +20,16 @@ class CommandQuerySet(models.QuerySet):
         return self.pending().filter(lane=lane).order_by("seq")
 
     def stale_lanes(self, older_than):
-        """Lanes with a command still pending since before `older_than` (its queue message may be lost)."""
-        return self.pending().filter(submitted_at__lt=older_than).values_list("lane", flat=True).distinct()
+        """(lane, its oldest pending command's submitted_at) for lanes with a command still pending since before
+        `older_than` (its queue message may be lost), the longest-waiting first."""
+        return (
+            self.pending()
+            .filter(submitted_at__lt=older_than)
+            .values("lane")
+            .annotate(oldest=Min("submitted_at"))
+            .order_by("oldest")
+            .values_list("lane", "oldest")
+        )
 
     def visible_to(self, user):
         return self if user.has_role("admin") else self.filter(submitter=user)

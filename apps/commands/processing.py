@@ -49,16 +49,24 @@ SESSION_COMMANDS = frozenset(
 def drain_lane(lane: str, *, clock=utc_now) -> int:
     """Apply every pending command of `lane` in order. Returns how many were applied."""
     applied = 0
-    while apply_next(lane, now=clock()) is not None:
+    while apply_next(lane, clock=clock) is not None:
         applied += 1
     return applied
 
 
-def apply_next(lane: str, *, now: datetime) -> Command | None:
-    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty."""
+def apply_next(lane: str, *, now: datetime | None = None, clock=utc_now) -> Command | None:
+    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty.
+
+    The command's time is read once the lane is locked (`now`, if given, stands in for the clock): read before,
+    a worker that waited for the lock would apply its command at an instant earlier than the one applied meanwhile,
+    and the session refuses events that go back in time.
+    """
     with transaction.atomic(durable=True):
         lock_lane(lane)
-        command = Command.objects.oldest_pending_in_lane(lane).select_for_update().first()
+        now = clock() if now is None else now
+        command = (
+            Command.objects.oldest_pending_in_lane(lane).select_related("actor").select_for_update(of=("self",)).first()
+        )
         if command is None:
             return None
         command.attempts += 1
@@ -84,9 +92,8 @@ def _apply(command: Command, *, now: datetime) -> None:
         payload = command_type.schema.model_validate(command.payload)
         if command_type.public and not command.actor.has_role(*command_type.roles):
             raise DomainError(ErrorCode.FORBIDDEN, f"the actor's roles may not {command.type}")
-        if command.type in SESSION_COMMANDS:
-            with transaction.atomic():  # kept even if the command below is refused
-                settle_due_auto_resumes(ticket_id=payload.ticket_id, technician_id=command.actor_id, now=now)
+        if command.type in SESSION_COMMANDS:  # in a savepoint of its own: kept even if the command is refused
+            settle_due_auto_resumes(ticket_id=payload.ticket_id, technician_id=command.actor_id, now=now)
         with transaction.atomic():
             outcome = command_type.handler(payload, command.actor, now)
     except DomainError as error:

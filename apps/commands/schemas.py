@@ -4,17 +4,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from apps.common.text import storable_text
+
 MAX_ID = 2**63 - 1
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(storable_text)]
 Note = Annotated[Text, Field(max_length=2000)]
 Color = Literal["green", "yellow", "red"]
 

@@ -102,13 +102,29 @@ def json_body(request) -> Any:
     if len(raw) > limit:
         raise too_large
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates)
     except (ValueError, RecursionError):
         raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+    except _DuplicateKey as exc:
+        raise validation_problem([{"loc": ["body"], "msg": f"duplicate key {exc.key!r} in an object"}]) from None
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON leaves duplicate names undefined and parsers disagree on which wins; refuse the ambiguity.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return obj
 
 
 class JsonBodyParser(Parser):

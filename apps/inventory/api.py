@@ -10,16 +10,15 @@ from pydantic import AfterValidator, ConfigDict
 from apps.accounts.models import Role
 from apps.common.api import ListQuery, paginate, require_role
 from apps.common.problems import Problem
+from apps.common.text import storable_text
 from apps.common.time import isoformat_utc
 from apps.inventory.models import InventoryItem, InventoryItemPart
 
 router = Router(tags=["inventory"])
 
 
-def _without_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value.strip()
+def _stripped(value: str) -> str:
+    return storable_text(value).strip()
 
 
 def _not_blank(value: str) -> str:
@@ -28,16 +27,16 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_without_nul), AfterValidator(_not_blank)]
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_stripped), AfterValidator(_not_blank)]
 
 
 class ItemIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
     serial_number: Annotated[
-        str, Field(min_length=1, max_length=128), AfterValidator(_without_nul), AfterValidator(_not_blank)
+        str, Field(min_length=1, max_length=128), AfterValidator(_stripped), AfterValidator(_not_blank)
     ]
     name: Name
-    category: Annotated[str, Field(max_length=128), AfterValidator(_without_nul)] = ""
+    category: Annotated[str, Field(max_length=128), AfterValidator(_stripped)] = ""
 
 
 class ItemOut(Schema):

@@ -1,13 +1,14 @@
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from ninja import Field, Router, Schema
-from pydantic import ConfigDict
+from pydantic import AfterValidator, ConfigDict
 
 from apps.accounts.models import Role
 from apps.common.api import require_role
-from apps.common.problems import Problem, validation_problem
+from apps.common.problems import Problem
+from apps.common.text import storable_text
 from apps.common.time import isoformat_utc
 from apps.rules.config import InvalidRulesConfig
 from apps.rules.models import RulesVersion
@@ -28,7 +29,7 @@ class RulesOut(Schema):
 class RulesIn(Schema):
     model_config = ConfigDict(extra="forbid")
     config: dict[str, Any]
-    reason: str = Field("", max_length=500)
+    reason: Annotated[str, Field(max_length=500), AfterValidator(storable_text)] = ""
 
 
 def rules_data(row: RulesVersion) -> dict:
@@ -49,8 +50,6 @@ def get_rules(request):
 @router.put("", response=RulesOut, summary="Change the rules (admin); re-derives metrics and timers in the background")
 def put_rules(request, body: RulesIn):
     require_role(request.user, Role.ADMIN)
-    if "\x00" in body.reason:
-        raise validation_problem([{"loc": ["body", "reason"], "msg": "must not contain NUL characters"}])
     try:
         with transaction.atomic():
             row = change_rules(config=body.config, reason=body.reason, changed_by=request.user)

@@ -12,7 +12,12 @@ AUTO_RESUME_TASK = "ticketflow.timers.auto_resume"
 
 
 def schedule_auto_resume(session: WorkSession) -> None:
-    """After commit, schedule the session's auto-resume for the exact instant its pause budget runs out."""
+    """After commit, schedule the session's auto-resume for the exact instant its pause budget runs out.
+
+    With AUTO_RESUME_ETA off nothing is scheduled: the beat sweep, the guarantee, resumes the session alone.
+    """
+    if not settings.AUTO_RESUME_ETA:
+        return
     session_id, deadline = session.pk, session.auto_resume_at
     on_commit_send(
         lambda: current_app.send_task(

@@ -117,12 +117,15 @@ SET total_duration = s.total,
 FROM (
     SELECT ticket.id, COALESCE(SUM(spec.minutes), 0) AS total
     FROM ticket
-    LEFT JOIN ticket_part_spec AS spec ON spec.ticket_id = ticket.id AND spec.deleted_at IS NULL
+    LEFT JOIN ticket_part_spec AS spec
+        ON spec.ticket_id = ticket.id AND spec.deleted_at IS NULL
+       AND spec.ticket_id > %(after)s AND spec.ticket_id <= %(upto)s
     WHERE ticket.id > %(after)s AND ticket.id <= %(upto)s
       AND ticket.status <> 'done' AND NOT ticket.is_manual AND ticket.deleted_at IS NULL
     GROUP BY ticket.id
 ) AS s
 WHERE t.id = s.id
+  AND t.id > %(after)s AND t.id <= %(upto)s
   AND NOT t.is_manual
   AND (t.total_duration, t.flag_minutes, t.xp_amount, t.flag_color) IS DISTINCT FROM
       (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,

@@ -265,4 +265,7 @@ def settle_due_auto_resumes(*, ticket_id: int, technician_id: int | None, now: d
     """
     touched = Q(ticket_id=ticket_id) | Q(technician_id=technician_id) if technician_id else Q(ticket_id=ticket_id)
     due = list(WorkSession.domain.paused_due(now).filter(touched).values_list("pk", flat=True))
-    return sum(auto_resume_work_session(session_id=session_id, now=now) is not None for session_id in due)
+    if not due:
+        return 0  # the usual case: no savepoint round trips for nothing
+    with transaction.atomic():
+        return sum(auto_resume_work_session(session_id=session_id, now=now) is not None for session_id in due)
