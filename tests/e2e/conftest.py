@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from apps.accounts.models import ApiToken
+from apps.commands.models import Command
 from tests.factories import (
     AdminFactory,
     InspectorFactory,
@@ -27,10 +28,19 @@ def _session_worker(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def worker(_session_worker):
-    """The session's worker, alive at the start of every test (a fault test that killed it may have failed)."""
+    """The session's worker, alive at the start of every test (a fault test that killed it may have failed).
+
+    Afterwards it is left idle: the test's pending commands are drained (or given up on) and this run's queues
+    emptied, so the flush that ends a transactional test never races the worker's transactions.
+    """
     if not _session_worker.running:
         _session_worker.start()
-    return _session_worker
+    yield _session_worker
+    deadline = time.monotonic() + 60
+    while Command.objects.pending().exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    purge_test_queues()
+    time.sleep(0.3)  # a task taken just before the purge finishes its one short transaction
 
 
 class Client:
