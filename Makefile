@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 PYTEST_ARGS ?=
 PORT ?= 8000
 
-.PHONY: install run demo test test-fault lint format migrate seed db clean
+.PHONY: install run demo test test-fault bench bench-smoke lint format migrate seed db clean
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,21 @@ run: install
 
 test: install
 	@$(PY) manage.py ensure_database
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not fault" $(PYTEST_ARGS)
 
 test-fault: install
+	@$(PY) manage.py ensure_database
 	$(PY) -m pytest -m fault $(PYTEST_ARGS) tests/fault
+
+# Benchmarks on a private stack (database ticketflow_bench, Redis db 13): figures, bench/results/*.json and
+# BENCHMARKS.md. BENCH_ARGS passes options (bench/run.py --help).
+BENCH_ARGS ?=
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The same harness with tiny sizes (about a minute); fails if a scenario errors or a check fails. `make test` runs it.
+bench-smoke: install
+	$(PY) bench/run.py --smoke $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

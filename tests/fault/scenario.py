@@ -1,0 +1,91 @@
+"""What every fault test ends with: all commands final, each ticket's life applied exactly once, invariants clean."""
+
+import time
+from collections import Counter
+
+from tests.fault.load import Load
+from tests.fault.stack import Stack, write_figures
+
+
+class Timer:
+    def __init__(self):
+        self.started = time.monotonic()
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> float:
+        self.marks[name] = round(time.monotonic() - self.started, 2)
+        return self.marks[name]
+
+
+def settle_and_report(stack: Stack, load: Load, *, timer: Timer, settle_timeout: float, extra_ticket_ids=()) -> dict:
+    """Wait for every command to be final, then gather the outcomes, the histories and the checker's verdict."""
+    try:
+        timer.marks["settle_seconds"] = round(stack.wait_settled(settle_timeout), 2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{stack.process_logs()}") from None
+    timer.mark("settled")
+    ticket_ids = [t["ticket_id"] for t in load.tickets] + list(extra_ticket_ids)
+    report = stack.tool("report", {"command_ids": load.command_ids(), "ticket_ids": ticket_ids, "check": True})
+    checks = report.pop("checks")
+    timer.mark("checked")
+    return {"report": report, "checks": checks, "requeued_lanes": stack.requeued_lanes()}
+
+
+def lives_not_applied_once(report: dict, tickets: list[dict], actions: list[str], sessions: list[list[str]]):
+    """Tickets whose history is not exactly one application of each of their commands (first 10)."""
+    wrong = []
+    for ticket in tickets:
+        got = report["tickets"].get(str(ticket["ticket_id"]))
+        got_sessions = [[row["action"] for row in rows] for _, rows in sorted(got["sessions"].items())] if got else []
+        if got is None or got["actions"] != actions or got_sessions != sessions:
+            wrong.append(
+                {"ticket_id": ticket["ticket_id"], "actions": got and got["actions"], "sessions": got_sessions}
+            )
+    return wrong[:10]
+
+
+def base_figures(name: str, load: Load, outcome: dict, timer: Timer, **extra) -> dict:
+    commands = outcome["report"]["commands"]
+    all_commands = outcome["report"]["all_commands"]
+    by_status = Counter()
+    for type_status, count in all_commands["by_type_status"].items():
+        by_status[type_status.split("|")[1]] += count
+    return write_figures(
+        name,
+        {
+            "test": name,
+            "load": load.figures(),
+            "commands_submitted": load.total,
+            "commands_accepted": len(load.command_ids()),
+            "commands_applied": commands["by_status"].get("succeeded", 0),
+            "final_status_counts": commands["by_status"],
+            "all_commands_in_database": dict(by_status),
+            "pending_left": all_commands["pending"],
+            "max_attempts": commands["max_attempts"],
+            "lane_messages_resent_by_stale_sweep": outcome["requeued_lanes"],
+            "not_succeeded": commands["not_succeeded"][:10],
+            **extra,
+            "checker": outcome["checks"],
+            "durations": timer.marks,
+        },
+    )
+
+
+def assert_clean_outcome(figures: dict, load: Load, outcome: dict, *, other_commands: int = 0) -> None:
+    """Every planned command accepted once, final and applied; no 500s or other surprises; invariants clean.
+
+    `other_commands`: how many commands besides the load's the test itself caused (the database holds no more).
+    """
+    assert load.unexpected == [], load.unexpected[:5]
+    assert load.given_up == [], load.given_up[:5]
+    assert figures["commands_accepted"] == figures["commands_submitted"], figures["load"]
+    assert len(set(load.command_ids())) == figures["commands_accepted"]
+    # A client's retry (after a 503 or a dropped connection) never stored a second command.
+    assert sum(figures["all_commands_in_database"].values()) == figures["commands_accepted"] + other_commands
+    commands = outcome["report"]["commands"]
+    assert commands["found"] == figures["commands_accepted"]
+    assert figures["pending_left"] == 0
+    assert commands["by_status"].get("failed", 0) == 0, commands["not_succeeded"]
+    assert commands["by_status"] == {"succeeded": figures["commands_accepted"]}, commands["not_succeeded"]
+    assert figures["all_commands_in_database"].get("failed", 0) == 0, figures["all_commands_in_database"]
+    assert outcome["checks"]["ok"], outcome["checks"]["violations"]
