@@ -40,7 +40,7 @@ CHECKS = [
     schemathesis.checks.response_schema_conformance,
 ]
 GENERATED_ONLY = [schemathesis.checks.unsupported_method, schemathesis.checks.ignored_auth]
-EXAMPLES_PER_OPERATION = 60
+EXAMPLES_PER_OPERATION = 45
 MIN_REQUESTS = 1000
 FIGURES_PATH = LOG_DIR / "fuzz-figures.json"
 
