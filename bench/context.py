@@ -1,0 +1,96 @@
+"""What every scenario gets: the stack, the run's parameters, the staff and data builder, and the progress display."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from rich.progress import Progress
+
+from bench.data import Builder, Staff
+from bench.stack import Stack
+
+
+@dataclass(frozen=True)
+class Params:
+    tickets: int = 500  # scenario 1: K tickets per phase, six commands each
+    clients: int = 32  # C concurrent HTTP clients (scenario 1 and the /healthz baseline)
+    sessions: int = 200  # scenario 3: N paused sessions per phase
+    spread_seconds: float = 20  # ... whose deadlines fall over this many seconds
+    pause_limit_seconds: int = 10  # the daily pause budget while scenario 3 runs
+    scale: tuple[int, ...] = (10_000, 100_000)  # scenario 4: paused sessions and active tickets
+    web_workers: int = 2  # gunicorn gthread, as the Procfile
+    web_threads: int = 16
+    worker_concurrency: int = 4
+    noop_tasks: int = 5000
+    healthz_seconds: float = 10
+    pgbench_scale: int = 10
+    pgbench_seconds: int = 10
+    list_requests: int = 400
+    list_clients: int = 4
+    query_repeats: int = 200
+
+    @classmethod
+    def smoke(cls) -> "Params":
+        return cls(
+            tickets=20,
+            clients=4,
+            web_workers=1,  # a guest on a shared PostgreSQL: every gunicorn thread keeps a connection open
+            web_threads=4,
+            sessions=10,
+            spread_seconds=3,
+            pause_limit_seconds=2,
+            scale=(1000, 2000),
+            noop_tasks=300,
+            healthz_seconds=2,
+            pgbench_scale=1,
+            pgbench_seconds=1,
+            list_requests=40,
+            query_repeats=20,
+        )
+
+    def with_overrides(self, **overrides) -> "Params":
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass
+class Context:
+    stack: Stack
+    params: Params
+    staff: Staff
+    builder: Builder
+    progress: Progress
+
+    def say(self, message: str) -> None:
+        self.progress.console.print(message)
+
+    def settle(self, timeout: float = 600) -> float:
+        """Wait until the worker has drained every queued message (a phase's leftovers: the messages of commands
+        an earlier message's drain already applied, stale nudges), so the next phase starts from an idle worker.
+        Returns the seconds waited."""
+        started = time.monotonic()
+        backlog = self.stack.queued()
+        if backlog:
+            with self.bar("waiting for the queues to drain", backlog) as bar:
+                while (left := self.stack.queued()) and time.monotonic() - started < timeout:
+                    bar.set(backlog - min(left, backlog))
+                    time.sleep(0.2)
+        time.sleep(0.5)  # the last message's task finishes
+        return round(time.monotonic() - started, 1)
+
+    @contextmanager
+    def bar(self, description: str, total: float) -> Iterator["Bar"]:
+        task = self.progress.add_task(description, total=total)
+        try:
+            yield Bar(self.progress, task)
+        finally:
+            self.progress.stop_task(task)
+
+
+@dataclass
+class Bar:
+    progress: Progress
+    task: int
+
+    def set(self, completed: float, total: float | None = None) -> None:
+        self.progress.update(self.task, completed=completed, total=total)

@@ -1,0 +1,1 @@
+"""One module per benchmark scenario; each returns a plain dict of figures for the report."""
