@@ -86,11 +86,14 @@ def targets(results: dict) -> list[Target]:
     else:
         out.append(Target("applied commands/s vs Celery no-op tasks/s", "≥ 0.5 x no-op", "-", None, None))
 
-    half = s.get("throughput_half")
-    out.append(_ceiling("accept p99 at half the peak rate", half and half["accept_latency"]["p99_ms"], 30, "ms"))
-    out.append(
-        _ceiling("submit→finished p99 at half the peak rate", half and half["submit_to_finished"]["p99_ms"], 150, "ms")
-    )
+    # "Half the peak rate" read both ways: half the peak *accept* rate can still exceed what the workers apply (a
+    # backlog then grows and latency with it); half the peak *applied* rate is half of what the system sustains.
+    for key, rate in (("throughput_half", "accept"), ("throughput_steady", "applied")):
+        half = s.get(key)
+        label = f"at half the peak {rate} rate"
+        out.append(_ceiling(f"accept p99 {label}", half and half["accept_latency"]["p99_ms"], 30, "ms"))
+        finished = half and half["submit_to_finished"]["p99_ms"]
+        out.append(_ceiling(f"submit→finished p99 {label}", finished, 150, "ms"))
 
     eta, sweep = s.get("auto_resume_eta"), s.get("auto_resume_sweep_only")
     out.append(_ceiling("auto-resume lateness p99, ETA + sweep", eta and eta["lateness"]["p99_ms"], 500, "ms"))

@@ -175,7 +175,7 @@ def run_all(stack: Stack, params: Params, progress: Progress, results: dict, onl
     batches = {
         "peak": builder.assigned_tickets("peak", params.tickets, staff),
         "half": builder.assigned_tickets("half", params.tickets, staff),
-        "steady": builder.assigned_tickets("steady", max(params.clients, params.tickets // 5), staff),
+        "steady": builder.assigned_tickets("steady", params.tickets, staff),
         "eta": builder.assigned_tickets("eta", params.sessions, staff),
         "sweep": builder.assigned_tickets("sweep", params.sessions, staff),
     }

@@ -326,7 +326,19 @@ class Stack:
         return sum(client.llen(queue) for queue in self.settings.queues.values())
 
     def down(self) -> None:
-        """Stop every child (beat first, so nothing new is queued), clean this run's Redis keys, drop the databases."""
+        """Stop every child (beat first, so nothing new is queued), clean this run's Redis keys, drop the databases.
+
+        A second Ctrl-C (or SIGTERM) meanwhile is ignored: an interrupted teardown would leave processes behind.
+        """
+        masked = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in masked}
+        try:
+            self._down()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _down(self) -> None:
         for name in ["beat", *[n for n in self.children if n != "beat"]]:
             child = self.children.pop(name, None)
             if child is not None:

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
 
-from apps.commands.dispatch import PROCESS_LANE_TASK, send_lane_now
+from apps.commands.dispatch import PROCESS_LANE_TASK, forget_queued, send_lane_now
 from apps.commands.models import Command
 from apps.commands.processing import drain_lane, mark_failed
 from apps.common.time import utc_now
@@ -30,6 +30,7 @@ def process_lane(self, lane: str) -> int:
     exponential backoff; once a command has used COMMAND_MAX_ATTEMPTS it is marked `failed` so the lane moves on.
     Domain refusals are never retried: they are recorded as `rejected`.
     """
+    forget_queued(lane)  # from here on, a new command of this lane queues a message of its own
     try:
         return drain_lane(lane)
     except INFRASTRUCTURE_ERRORS as exc:

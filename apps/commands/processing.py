@@ -47,28 +47,40 @@ SESSION_COMMANDS = frozenset(
 
 
 def drain_lane(lane: str, *, clock=utc_now) -> int:
-    """Apply every pending command of `lane` in order. Returns how many were applied."""
-    applied = 0
-    while apply_next(lane, clock=clock) is not None:
-        applied += 1
+    """Apply every pending command of `lane` in order. Returns how many were applied.
+
+    Stops as soon as the last applied command was the last one pending: a command committed after that has found
+    the lane's queued flag cleared (apps.commands.dispatch) and queued a message of its own.
+    """
+    applied, more = 0, True
+    while more:
+        command, more = _apply_oldest(lane, now=None, clock=clock)
+        applied += command is not None
     return applied
 
 
 def apply_next(lane: str, *, now: datetime | None = None, clock=utc_now) -> Command | None:
-    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty.
+    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty."""
+    return _apply_oldest(lane, now=now, clock=clock)[0]
 
-    The command's time is read once the lane is locked (`now`, if given, stands in for the clock): read before,
-    a worker that waited for the lock would apply its command at an instant earlier than the one applied meanwhile,
-    and the session refuses events that go back in time.
+
+def _apply_oldest(lane: str, *, now: datetime | None, clock) -> tuple[Command | None, bool]:
+    """Apply the oldest pending command of `lane`; also tell whether another one is pending behind it.
+
+    Reading the two oldest at once spares a drain its final, empty transaction (a third of the statements of a
+    one-command drain). The command's time is read once the lane is locked (`now`, if given, stands in for the
+    clock): read before, a worker that waited for the lock would apply its command at an instant earlier than the
+    one applied meanwhile, and the session refuses events that go back in time.
     """
     with transaction.atomic(durable=True):
         lock_lane(lane)
         now = clock() if now is None else now
-        command = (
-            Command.objects.oldest_pending_in_lane(lane).select_related("actor").select_for_update(of=("self",)).first()
+        oldest_two = list(
+            Command.objects.oldest_pending_in_lane(lane).select_related("actor").select_for_update(of=("self",))[:2]
         )
-        if command is None:
-            return None
+        if not oldest_two:
+            return None, False
+        command = oldest_two[0]
         command.attempts += 1
         _apply(command, now=now)
         command.save(
@@ -76,7 +88,7 @@ def apply_next(lane: str, *, now: datetime | None = None, clock=utc_now) -> Comm
         )
         transaction.on_commit(lambda: announce_finished(command.id))
     _log_outcome(command, now)
-    return command
+    return command, len(oldest_two) > 1
 
 
 def lock_lane(lane: str) -> None:

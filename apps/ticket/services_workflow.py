@@ -9,7 +9,7 @@ from django.db.models import Sum
 from apps.accounts.models import Role, User
 from apps.common.db import refusing_on_violation
 from apps.common.errors import DomainError, ErrorCode
-from apps.inventory.models import InventoryItemStatus
+from apps.inventory.models import InventoryItem, InventoryItemStatus
 from apps.rules.selectors import active_rules
 from apps.ticket.inputs import PartSpecInput
 from apps.ticket.locking import lock_item, lock_technician, lock_ticket
@@ -82,9 +82,7 @@ def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     lock_technician(actor.pk)
     session = open_first_session(ticket, technician=actor, at=at)
     ticket.save_with_history(update_fields=["status", "started_at", "updated_at"])
-    item = ticket.inventory_item
-    item.status = InventoryItemStatus.IN_SERVICE
-    item.save(update_fields=["status"])
+    _set_item_status(ticket, InventoryItemStatus.IN_SERVICE)
     return TicketOutcome(ticket, session)
 
 
@@ -104,9 +102,7 @@ def pass_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "")
     first_pass = not TicketTransition.domain.has_qc_fail(ticket.pk)
     transition = ticket.mark_qc_pass(actor=actor, at=at, note=note)
     ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
-    item = ticket.inventory_item
-    item.status = InventoryItemStatus.READY
-    item.save(update_fields=["status"])
+    _set_item_status(ticket, InventoryItemStatus.READY)
     _award_qc_pass_xp(ticket, inspector=actor, first_pass=first_pass, transition=transition, at=at)
     return TicketOutcome(ticket)
 
@@ -120,6 +116,10 @@ def fail_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "")
     xp_rules = active_rules().config.ticket_xp
     _award_inspector_xp(ticket, inspector=actor, amount=xp_rules.qc_status_update_xp, transition=transition, at=at)
     return TicketOutcome(ticket)
+
+
+def _set_item_status(ticket: Ticket, status: InventoryItemStatus) -> None:
+    InventoryItem.objects.filter(pk=ticket.inventory_item_id).update(status=status)  # no need to load the row
 
 
 def _award_qc_pass_xp(ticket: Ticket, *, inspector: User, first_pass: bool, transition, at: datetime) -> None:

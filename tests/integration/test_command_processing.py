@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.commands.models import Command
 from apps.commands.processing import apply_next, drain_lane, mark_failed
@@ -95,3 +97,14 @@ def test_marking_a_command_failed_lets_its_lane_move_on(shop):
     assert (applied.status, applied.error_code) == ("rejected", "no_open_session")
     failed = Command.objects.get(pk=first.pk)
     assert (failed.status, failed.error_code) == ("failed", "internal_error") and failed.finished_at is not None
+
+
+def test_a_drain_ends_with_its_last_command_not_with_an_empty_transaction(shop):
+    """The two oldest pending commands are read together, so the drain knows the last one is the last."""
+    ticket = shop.assigned()
+    submit(shop.technician, "ticket.start", at=shop.tick(), ticket_id=ticket.pk)
+    submit(shop.technician, "work_session.pause", at=shop.tick(), ticket_id=ticket.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1)) == 2
+    lane_locks = [q["sql"] for q in queries.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
+    assert len(lane_locks) == 2  # one transaction per command, none after the last

@@ -423,7 +423,8 @@ def work_session_transition(shop):
 @pytest.fixture
 def xp_entry(shop):
     ticket = shop.create()
-    return award_xp(user=shop.technician, kind=XpKind.TICKET_BASE_XP, amount=3, reference="r-1", ticket=ticket, at=T0)
+    award_xp(user=shop.technician, kind=XpKind.TICKET_BASE_XP, amount=3, reference="r-1", ticket=ticket, at=T0)
+    return XpEntry.objects.get(reference="r-1")
 
 
 @pytest.fixture

@@ -377,7 +377,7 @@ def test_the_same_xp_reference_is_awarded_once(shop):
         user=shop.technician, kind=XpKind.TICKET_BASE_XP, amount=5, reference="r", ticket=ticket, at=shop.tick()
     )
 
-    assert again == first
+    assert (first, again) == (True, False)
     assert list(XpEntry.objects.values_list("reference", "amount")) == [("r", 3)]
     assert xp_total(shop.technician.pk) == 3
 
@@ -385,6 +385,6 @@ def test_the_same_xp_reference_is_awarded_once(shop):
 def test_a_zero_xp_award_writes_nothing(shop):
     assert (
         award_xp(user=shop.technician, kind=XpKind.TICKET_BASE_XP, amount=0, reference="z", ticket=None, at=shop.now)
-        is None
+        is False
     )
     assert not XpEntry.objects.exists()
