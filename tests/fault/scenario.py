@@ -3,7 +3,7 @@
 import time
 from collections import Counter
 
-from tests.fault.load import Load
+from tests.fault.load import PAUSE_LIFE_SESSIONS, PAUSE_LIFE_TICKET_ACTIONS, Load
 from tests.fault.stack import Stack, write_figures
 
 
@@ -89,3 +89,17 @@ def assert_clean_outcome(figures: dict, load: Load, outcome: dict, *, other_comm
     assert commands["by_status"] == {"succeeded": figures["commands_accepted"]}, commands["not_succeeded"]
     assert figures["all_commands_in_database"].get("failed", 0) == 0, figures["all_commands_in_database"]
     assert outcome["checks"]["ok"], outcome["checks"]["violations"]
+
+
+def finish_pause_life(stack: Stack, load: Load, *, name: str, timer: Timer, settle_timeout: float, **extra) -> dict:
+    """The end of a fault run over PAUSE_LIFE tickets: settle, write the figures (with `extra`), and assert that
+    every command was applied once, each ticket's life exactly once, and the invariants hold. Returns the figures."""
+    outcome = settle_and_report(stack, load, timer=timer, settle_timeout=settle_timeout)
+    wrong = lives_not_applied_once(
+        outcome["report"], stack.seeded["tickets"], PAUSE_LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS
+    )
+    figures = base_figures(name, load, outcome, timer, **extra, tickets_not_applied_once=wrong)
+    assert load.transport_errors == [], load.transport_errors[:5]
+    assert_clean_outcome(figures, load, outcome)
+    assert wrong == []
+    return figures

@@ -6,8 +6,8 @@ The database is the inbox: beat's stale sweep re-queues the lanes whose messages
 
 import pytest
 
-from tests.fault.load import PAUSE_LIFE, PAUSE_LIFE_SESSIONS, PAUSE_LIFE_TICKET_ACTIONS, Load
-from tests.fault.scenario import Timer, assert_clean_outcome, base_figures, lives_not_applied_once, settle_and_report
+from tests.fault.load import PAUSE_LIFE, Load
+from tests.fault.scenario import Timer, finish_pause_life
 
 DOWN_SECONDS = 3.0
 
@@ -40,67 +40,26 @@ def run_redis_faults(make_stack, *, name: str, fault: str, tickets: int, times: 
     finally:
         load.stop()
     timer.mark("submitted")
-    outcome = settle_and_report(stack, load, timer=timer, settle_timeout=settle_timeout)
-    wrong = lives_not_applied_once(
-        outcome["report"], stack.seeded["tickets"], PAUSE_LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS
-    )
-    figures = base_figures(name, load, outcome, timer, redis_faults=faults, tickets_not_applied_once=wrong)
-
+    finish_pause_life(stack, load, name=name, timer=timer, settle_timeout=settle_timeout, redis_faults=faults)
     assert len(faults) == times
-    assert load.transport_errors == [], load.transport_errors[:5]
-    assert_clean_outcome(figures, load, outcome)
-    assert wrong == []
 
 
-def test_a_redis_restart_under_load_loses_and_doubles_nothing(fault_stack):
-    """Short variant: 100 commands, Redis down for 3 s once."""
-    run_redis_faults(
-        fault_stack,
-        name="redis-restart-short",
-        fault="restart",
-        tickets=20,
-        times=1,
-        rate=25,
-        settle_timeout=60,
-    )
-
-
-def test_a_redis_flushall_under_load_loses_and_doubles_nothing(fault_stack):
-    """Short variant: 100 commands, one FLUSHALL."""
-    run_redis_faults(
-        fault_stack,
-        name="redis-flushall-short",
-        fault="flushall",
-        tickets=20,
-        times=1,
-        rate=25,
-        settle_timeout=60,
-    )
+@pytest.mark.parametrize(
+    ("fault", "name"),
+    [("restart", "redis-restart-short"), ("flushall", "redis-flushall-short")],
+    ids=["restart", "flushall"],
+)
+def test_redis_restarted_or_flushed_under_load_loses_and_doubles_nothing(fault_stack, fault, name):
+    """Short variants: 100 commands (20 tickets x 5), one restart (Redis down 3 s) or one FLUSHALL."""
+    run_redis_faults(fault_stack, name=name, fault=fault, tickets=20, times=1, rate=25, settle_timeout=60)
 
 
 @pytest.mark.fault
-def test_redis_restarted_twice_in_1000_commands_loses_and_doubles_nothing(fault_stack):
-    """Long variant: 1,000 commands, Redis down for 3 s twice."""
-    run_redis_faults(
-        fault_stack,
-        name="redis-restart-long",
-        fault="restart",
-        tickets=200,
-        times=2,
-        rate=25,
-        settle_timeout=180,
-    )
-
-
-@pytest.mark.fault
-def test_redis_flushed_three_times_in_1000_commands_loses_and_doubles_nothing(fault_stack):
-    """Long variant: 1,000 commands, three FLUSHALLs."""
-    run_redis_faults(
-        fault_stack,
-        name="redis-flushall-long",
-        fault="flushall",
-        tickets=200,
-        times=3,
-        rate=25,
-        settle_timeout=180,
-    )
+@pytest.mark.parametrize(
+    ("fault", "times", "name"),
+    [("restart", 2, "redis-restart-long"), ("flushall", 3, "redis-flushall-long")],
+    ids=["restarted-twice", "flushed-three-times"],
+)
+def test_redis_faults_in_1000_commands_lose_and_double_nothing(fault_stack, fault, times, name):
+    """Long variants: 1,000 commands (200 tickets x 5), Redis restarted twice (down 3 s each) or flushed three times."""
+    run_redis_faults(fault_stack, name=name, fault=fault, tickets=200, times=times, rate=25, settle_timeout=180)

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from tests.fault.load import PAUSE_LIFE, PAUSE_LIFE_SESSIONS, PAUSE_LIFE_TICKET_ACTIONS, Load
-from tests.fault.scenario import Timer, assert_clean_outcome, base_figures, lives_not_applied_once, settle_and_report
+from tests.fault.load import PAUSE_LIFE, Load
+from tests.fault.scenario import Timer, finish_pause_life
 
 
 def run_worker_kills(make_stack, *, name: str, tickets: int, kills: int, rate: float, settle_timeout: float):
@@ -35,14 +35,8 @@ def run_worker_kills(make_stack, *, name: str, tickets: int, kills: int, rate: f
     finally:
         load.stop()
     timer.mark("submitted")
-    outcome = settle_and_report(stack, load, timer=timer, settle_timeout=settle_timeout)
-    wrong = lives_not_applied_once(outcome["report"], seeded["tickets"], PAUSE_LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS)
-    figures = base_figures(name, load, outcome, timer, worker_kills=kills_done, tickets_not_applied_once=wrong)
-
+    finish_pause_life(stack, load, name=name, timer=timer, settle_timeout=settle_timeout, worker_kills=kills_done)
     assert len(kills_done) == kills
-    assert load.transport_errors == [], load.transport_errors[:5]
-    assert_clean_outcome(figures, load, outcome)
-    assert wrong == []
 
 
 def test_a_worker_sigkilled_under_load_loses_and_doubles_nothing(fault_stack):
