@@ -19,7 +19,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 def describe_machine() -> dict:
     from django.db import connection
 
-    from apps.commands.notify import redis_client
+    from apps.common.redis_client import redis_client
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")

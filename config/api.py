@@ -13,8 +13,9 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
+from apps.accounts.api import BearerToken
 from apps.commands.api import router as commands_router
-from apps.common.api import BearerToken, JsonBodyParser
+from apps.common.api import JsonBodyParser
 from apps.common.errors import DomainError
 from apps.common.problems import Problem, validation_problem
 from apps.common.time import isoformat_utc

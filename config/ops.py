@@ -5,6 +5,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 
 from apps.common.problems import Problem
+from apps.common.redis_client import redis_client
+from config.metrics import render_metrics
 
 
 def healthz(request):
@@ -24,8 +26,6 @@ def readyz(request):
 
 
 def metrics(request):
-    from apps.common.metrics import render_metrics
-
     payload, content_type = render_metrics()
     return HttpResponse(payload, content_type=content_type)
 
@@ -50,8 +50,6 @@ def _postgresql_ready() -> bool:
 
 
 def _redis_ready() -> bool:
-    from apps.commands.notify import redis_client
-
     try:
         return bool(redis_client().ping())
     except Exception:

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "apps.ticket",
     "apps.xp",
     "apps.commands",
+    "apps.demo",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [

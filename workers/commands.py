@@ -10,19 +10,19 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
 
-from apps.commands.dispatch import PROCESS_LANE_TASK, forget_queued, send_lane_now
+from apps.commands.dispatch import forget_queued, send_lane_rollback_unsafe
 from apps.commands.models import Command
 from apps.commands.processing import drain_lane, mark_failed
+from apps.common.tasks import TaskName
 from apps.common.time import utc_now
 
 logger = logging.getLogger("ticketflow.workers")
 
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.RedisError, BrokerError)
-SWEEP_STALE_TASK = "ticketflow.commands.sweep_stale"
 MAX_NUDGE_INTERVAL = 30  # seconds: however long a lane has waited, a stranded one is re-sent this often
 
 
-@shared_task(name=PROCESS_LANE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(name=TaskName.PROCESS_LANE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def process_lane(self, lane: str) -> int:
     """Apply every pending command of one lane, in order, one transaction each.
 
@@ -37,14 +37,14 @@ def process_lane(self, lane: str) -> int:
         _drop_broken_connections()
         exhausted = _count_failed_attempt(lane, exc)
         if exhausted:
-            send_lane_now(lane)  # the commands behind the failed one still need a worker
+            send_lane_rollback_unsafe(lane)  # the commands behind the failed one still need a worker
             return 0
         delay = min(0.5 * 2**self.request.retries, 30)
         logger.warning("lane %s hit %s; retrying in %.1fs", lane, type(exc).__name__, delay)
         raise self.retry(exc=exc, countdown=delay, max_retries=settings.COMMAND_MAX_ATTEMPTS * 4) from exc
 
 
-@shared_task(name=SWEEP_STALE_TASK, ignore_result=True)
+@shared_task(name=TaskName.SWEEP_STALE_COMMANDS, ignore_result=True)
 def sweep_stale_commands() -> int:
     """Re-queue lanes whose commands stayed pending past COMMAND_STALE_AFTER_SECONDS (lost queue messages).
 
@@ -56,11 +56,11 @@ def sweep_stale_commands() -> int:
     sent = 0
     for lane, oldest in lanes:
         # A lane is re-nudged only after it has waited as long again (up to a cap): a lost message is re-sent as
-        # soon as it goes stale, while a lane merely queued behind a backlog gets a few duplicates instead of one
-        # every stale window, which used to feed the very backlog it was waiting behind.
+        # soon as it goes stale, while a lane merely queued behind a backlog gets a few duplicates, not one every
+        # stale window that would feed the very backlog it waits behind.
         window = max(stale_after, min(int((now - oldest).total_seconds()), MAX_NUDGE_INTERVAL))
         if cache.add(f"sweep:lane:{lane}", 1, timeout=window):
-            send_lane_now(lane)
+            send_lane_rollback_unsafe(lane)
             sent += 1
     if sent:
         logger.info("re-queued stale lanes", extra={"lanes": sent})
@@ -90,10 +90,7 @@ def _drop_broken_connections() -> None:
     close_old_connections()
 
 
-PRUNE_KEYS_TASK = "ticketflow.commands.prune_idempotency_keys"
-
-
-@shared_task(name=PRUNE_KEYS_TASK, ignore_result=True)
+@shared_task(name=TaskName.PRUNE_IDEMPOTENCY_KEYS, ignore_result=True)
 def prune_idempotency_keys() -> int:
     """Forget idempotency keys of finished commands older than IDEMPOTENCY_RETENTION_HOURS (commands stay)."""
     cutoff = utc_now() - timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS)

@@ -4,6 +4,9 @@ import json
 from dataclasses import dataclass
 
 from django.conf import settings
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from apps.common.tasks import TaskName
 
 
 @dataclass(frozen=True)
@@ -19,21 +22,21 @@ def periodic_jobs() -> list[PeriodicJob]:
     return [
         PeriodicJob(
             name="ticketflow: resume sessions whose pause budget ran out",
-            task="ticketflow.timers.sweep_due_auto_resumes",
+            task=TaskName.SWEEP_DUE_AUTO_RESUMES,
             every_seconds=1,
             queue_setting="CELERY_QUEUE_TIMERS",
             expires_seconds=5,
         ),
         PeriodicJob(
             name="ticketflow: re-queue stale commands",
-            task="ticketflow.commands.sweep_stale",
+            task=TaskName.SWEEP_STALE_COMMANDS,
             every_seconds=2,
             queue_setting="CELERY_QUEUE_MAINTENANCE",
             expires_seconds=10,
         ),
         PeriodicJob(
             name="ticketflow: prune old idempotency keys",
-            task="ticketflow.commands.prune_idempotency_keys",
+            task=TaskName.PRUNE_IDEMPOTENCY_KEYS,
             every_seconds=3600,
             queue_setting="CELERY_QUEUE_MAINTENANCE",
             expires_seconds=600,
@@ -43,8 +46,6 @@ def periodic_jobs() -> list[PeriodicJob]:
 
 def register_periodic_tasks(**_signal_kwargs) -> int:
     """Create or update the beat rows for every job; safe to call on every migrate and every start."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     for job in periodic_jobs():
         schedule, _ = IntervalSchedule.objects.get_or_create(every=job.every_seconds, period=IntervalSchedule.SECONDS)
         PeriodicTask.objects.update_or_create(

@@ -1,14 +1,14 @@
 """Celery entry points, discovered by `celery -A config`."""
 
 from workers.commands import process_lane, prune_idempotency_keys, sweep_stale_commands
-from workers.rules import recompute_deadlines, recompute_ticket_metrics
+from workers.rules import recompute_pause_deadlines, recompute_ticket_metrics
 from workers.timers import auto_resume, sweep_due_auto_resumes
 
 __all__ = [
     "auto_resume",
     "process_lane",
     "prune_idempotency_keys",
-    "recompute_deadlines",
+    "recompute_pause_deadlines",
     "recompute_ticket_metrics",
     "sweep_due_auto_resumes",
     "sweep_stale_commands",

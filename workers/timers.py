@@ -8,19 +8,18 @@ from celery import shared_task
 
 from apps.commands.models import Command
 from apps.commands.system import auto_resume_key, submit_auto_resume
+from apps.common.tasks import TaskName
 from apps.common.time import utc_now
-from apps.ticket.followups import AUTO_RESUME_TASK
 from apps.ticket.models import WorkSession
 
 logger = logging.getLogger("ticketflow.timers")
 
-SWEEP_DUE_TASK = "ticketflow.timers.sweep_due_auto_resumes"
 SWEEP_BATCH = 500
 # A message may arrive a little early (clock skew between hosts); wait that out rather than leave it to the sweep.
 EARLY_TOLERANCE_SECONDS = 5
 
 
-@shared_task(name=AUTO_RESUME_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=TaskName.AUTO_RESUME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def auto_resume(session_id: int, deadline_iso: str) -> bool:
     """At a pause's deadline, submit the session's auto-resume command (idempotent per session and deadline).
 
@@ -38,7 +37,7 @@ def auto_resume(session_id: int, deadline_iso: str) -> bool:
     return submit_auto_resume(ticket_id=row["ticket_id"], session_id=session_id, auto_resume_at=deadline, now=utc_now())
 
 
-@shared_task(name=SWEEP_DUE_TASK, ignore_result=True)
+@shared_task(name=TaskName.SWEEP_DUE_AUTO_RESUMES, ignore_result=True)
 def sweep_due_auto_resumes() -> int:
     """Submit the auto-resume of every paused session whose deadline has passed (an index scan).
 

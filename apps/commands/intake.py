@@ -14,6 +14,7 @@ from apps.accounts.models import User
 from apps.commands.dispatch import enqueue_lane
 from apps.commands.models import Command
 from apps.commands.registry import REGISTRY, CommandType
+from apps.commands.schemas import Payload
 from apps.common.problems import Problem, validation_problem
 from apps.rules.config import validation_errors
 
@@ -54,20 +55,15 @@ def submit_command(*, submitter: User, body: Any, idempotency_key: str | None, n
         if existing is not None:
             return existing
     try:
-        with transaction.atomic():
-            command = Command.objects.create(
-                type=command_type.name,
-                payload=payload.model_dump(mode="json"),
-                lane=command_type.lane(payload),
-                ticket_id=getattr(payload, "ticket_id", None),
-                inventory_item_id=getattr(payload, "inventory_item_id", None),
-                submitter=submitter,
-                actor=actor,
-                idempotency_key=idempotency_key,
-                fingerprint=body_fingerprint,
-                submitted_at=now,
-            )
-            enqueue_lane(command.lane)
+        command = store_command(
+            command_type,
+            payload,
+            submitter=submitter,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            fingerprint=body_fingerprint,
+            now=now,
+        )
     except IntegrityError:
         # Two identical requests raced; the other one stored the command first.
         replayed = _replay(submitter, idempotency_key, body_fingerprint) if idempotency_key else None
@@ -75,6 +71,35 @@ def submit_command(*, submitter: User, body: Any, idempotency_key: str | None, n
             raise
         return replayed
     return Accepted(command, replayed=False)
+
+
+def store_command(
+    command_type: CommandType,
+    payload: Payload,
+    *,
+    submitter: User,
+    actor: User | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+    now: datetime,
+    queue: str | None = None,
+) -> Command:
+    """Insert the Command (pending) and queue its lane after commit. IntegrityError: the idempotency key is taken."""
+    with transaction.atomic():
+        command = Command.objects.create(
+            type=command_type.name,
+            payload=payload.model_dump(mode="json"),
+            lane=command_type.lane(payload),
+            ticket_id=getattr(payload, "ticket_id", None),
+            inventory_item_id=getattr(payload, "inventory_item_id", None),
+            submitter=submitter,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            submitted_at=now,
+        )
+        enqueue_lane(command.lane, queue=queue)
+    return command
 
 
 def _command_type(name: Any) -> CommandType:

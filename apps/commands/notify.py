@@ -2,17 +2,12 @@
 
 import logging
 from contextlib import suppress
-from functools import cache
 
 import redis
-from django.conf import settings
+
+from apps.common.redis_client import redis_client
 
 logger = logging.getLogger("ticketflow.commands")
-
-
-@cache
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=35)
 
 
 def channel(command_id) -> str:

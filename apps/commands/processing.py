@@ -13,37 +13,16 @@ from pydantic import ValidationError
 from apps.commands.models import Command, CommandStatus
 from apps.commands.notify import announce_finished
 from apps.commands.registry import REGISTRY
-from apps.common.db import constraint_name
+from apps.common.db import refusal_for
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_command_finished
 from apps.common.time import utc_now
+from apps.ticket.models import REFUSED_BY_GUARD
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
 from apps.ticket.services_work_session import settle_due_auto_resumes
 
 logger = logging.getLogger("ticketflow.commands")
-
-# Constraint violations not already translated by a service still become refusals, never retries.
-CONSTRAINT_CODES = {
-    "ticket_one_active_per_item": ErrorCode.ACTIVE_TICKET_EXISTS,
-    "work_session_one_open_per_technician": ErrorCode.TECHNICIAN_BUSY,
-    "work_session_one_open_per_ticket": ErrorCode.TECHNICIAN_BUSY,
-    "ticket_part_spec_part_belongs_to_item": ErrorCode.INVALID_PART,
-    "ticket_part_spec_item_matches_ticket": ErrorCode.INVALID_PART,
-}
-
-
-# Commands that touch a technician's work session: a due auto-resume is applied before them (DESIGN.md).
-SESSION_COMMANDS = frozenset(
-    {
-        "ticket.start",
-        "ticket.to_waiting_qc",
-        "work_session.start",
-        "work_session.pause",
-        "work_session.resume",
-        "work_session.stop",
-    }
-)
 
 
 def drain_lane(lane: str, *, clock=utc_now) -> int:
@@ -104,7 +83,7 @@ def _apply(command: Command, *, now: datetime) -> None:
         payload = command_type.schema.model_validate(command.payload)
         if command_type.public and not command.actor.has_role(*command_type.roles):
             raise DomainError(ErrorCode.FORBIDDEN, f"the actor's roles may not {command.type}")
-        if command.type in SESSION_COMMANDS:  # in a savepoint of its own: kept even if the command is refused
+        if command_type.settles_session:  # in a savepoint of its own: kept even if the command is refused
             settle_due_auto_resumes(ticket_id=payload.ticket_id, technician_id=command.actor_id, now=now)
         with transaction.atomic():
             outcome = command_type.handler(payload, command.actor, now)
@@ -113,8 +92,15 @@ def _apply(command: Command, *, now: datetime) -> None:
     except ValidationError as error:
         _finish(command, CommandStatus.REJECTED, now, error_code=ErrorCode.VALIDATION_ERROR, message=str(error))
     except IntegrityError as error:
-        code = CONSTRAINT_CODES.get(constraint_name(error), ErrorCode.VALIDATION_ERROR)
-        _finish(command, CommandStatus.REJECTED, now, error_code=code, message=f"refused by the database: {code}")
+        # A guard the service did not translate: still a refusal, never a retry.
+        refusal = refusal_for(error, REFUSED_BY_GUARD) or DomainError(ErrorCode.VALIDATION_ERROR, "refused")
+        _finish(
+            command,
+            CommandStatus.REJECTED,
+            now,
+            error_code=refusal.code,
+            message=f"refused by the database: {refusal.message}",
+        )
     else:
         _finish(command, CommandStatus.SUCCEEDED, now, result=result_data(outcome, now=now))
         if outcome is not None and command.ticket_id is None:

@@ -6,8 +6,8 @@ import time
 import redis
 from django.conf import settings
 
-from apps.commands.notify import redis_client
 from apps.common.problems import Problem
+from apps.common.redis_client import redis_client
 
 logger = logging.getLogger("ticketflow.api")
 

@@ -1,6 +1,8 @@
-"""Every command type: its payload schema, the roles allowed to submit it, its lane and its service call.
+"""Every command type: its payload schema, the roles allowed to submit it, its lane, whether it settles a due
+automatic resume first, and its service call.
 
-Adding a command type is one entry in REGISTRY. Handlers are thin: translate the payload, call one service.
+Adding a command type is one entry in REGISTRY (plus its schema and its service). Handlers are thin: translate the
+payload, call one service.
 """
 
 from collections.abc import Callable
@@ -18,18 +20,30 @@ from apps.ticket.outcome import TicketOutcome
 Handler = Callable[..., TicketOutcome | None]
 
 
+Lane = Callable[[s.Payload], str]
+
+
+def ticket_lane(payload) -> str:
+    return f"ticket:{payload.ticket_id}"
+
+
+def item_lane(payload) -> str:
+    """A ticket that does not exist yet is ordered by its inventory item (one active ticket per item)."""
+    return f"item:{payload.inventory_item_id}"
+
+
 @dataclass(frozen=True)
 class CommandType:
     name: str
     schema: type[s.Payload]
     roles: frozenset[str]
     handler: Handler
+    # Commands of one lane are applied one at a time, in acceptance order.
+    lane: Lane
+    # The command touches a technician's work session: a due automatic resume of the ticket's or the actor's
+    # session is applied first (DESIGN.md, pause budget), so the command meets the session as it really is.
+    settles_session: bool
     public: bool = True  # False: system commands, never accepted over HTTP
-
-    def lane(self, payload: s.Payload) -> str:
-        if isinstance(payload, s.TicketCreate):
-            return f"item:{payload.inventory_item_id}"
-        return f"ticket:{payload.ticket_id}"
 
 
 def _specs(payload) -> list[PartSpecInput]:
@@ -66,17 +80,17 @@ def _qc_fail(p: s.TicketWithNote, actor: User, at: datetime):
     return workflow.fail_ticket_qc(ticket_id=p.ticket_id, actor=actor, at=at, note=p.note)
 
 
-def _set_part_specs(p: s.TicketSetPartSpecs, actor: User, at: datetime):
+def _set_specs(p: s.TicketSetPartSpecs, actor: User, at: datetime):
     return metrics.set_ticket_part_specs(ticket_id=p.ticket_id, part_specs=_specs(p), actor=actor, at=at)
 
 
-def _set_manual_metrics(p: s.TicketSetManualMetrics, actor: User, at: datetime):
+def _set_manual(p: s.TicketSetManualMetrics, actor: User, at: datetime):
     return metrics.set_manual_metrics(
         ticket_id=p.ticket_id, flag_color=p.flag_color, xp_amount=p.xp_amount, actor=actor, at=at
     )
 
 
-def _clear_manual_metrics(p: s.TicketRef, actor: User, at: datetime):
+def _clear_manual(p: s.TicketRef, actor: User, at: datetime):
     return metrics.clear_manual_metrics(ticket_id=p.ticket_id, actor=actor, at=at)
 
 
@@ -96,7 +110,7 @@ def _session_stop(p: s.TicketRef, actor: User, at: datetime):
     return sessions.stop_work_session(ticket_id=p.ticket_id, actor=actor, at=at)
 
 
-def _session_auto_resume(p: s.WorkSessionAutoResume, actor: User | None, at: datetime):
+def _auto_resume(p: s.WorkSessionAutoResume, actor: User | None, at: datetime):
     return sessions.auto_resume_work_session(session_id=p.session_id, now=at)
 
 
@@ -104,23 +118,27 @@ ADMIN = frozenset({Role.ADMIN})
 MASTER_OR_ADMIN = frozenset({Role.MASTER, Role.ADMIN})
 TECHNICIAN = frozenset({Role.TECHNICIAN})
 QC = frozenset({Role.QC_INSPECTOR, Role.ADMIN})
+SYSTEM: frozenset[str] = frozenset()  # no user submits these
 
 _TYPES = [
-    CommandType("ticket.create", s.TicketCreate, MASTER_OR_ADMIN, _create),
-    CommandType("ticket.approve_review", s.TicketRef, ADMIN, _approve),
-    CommandType("ticket.assign", s.TicketAssign, MASTER_OR_ADMIN, _assign),
-    CommandType("ticket.start", s.TicketRef, TECHNICIAN, _start),
-    CommandType("ticket.to_waiting_qc", s.TicketWithNote, TECHNICIAN, _to_waiting_qc),
-    CommandType("ticket.qc_pass", s.TicketWithNote, QC, _qc_pass),
-    CommandType("ticket.qc_fail", s.TicketWithNote, QC, _qc_fail),
-    CommandType("ticket.set_part_specs", s.TicketSetPartSpecs, MASTER_OR_ADMIN, _set_part_specs),
-    CommandType("ticket.set_manual_metrics", s.TicketSetManualMetrics, ADMIN, _set_manual_metrics),
-    CommandType("ticket.clear_manual_metrics", s.TicketRef, ADMIN, _clear_manual_metrics),
-    CommandType("work_session.start", s.TicketRef, TECHNICIAN, _session_start),
-    CommandType("work_session.pause", s.TicketRef, TECHNICIAN, _session_pause),
-    CommandType("work_session.resume", s.TicketRef, TECHNICIAN, _session_resume),
-    CommandType("work_session.stop", s.TicketRef, TECHNICIAN, _session_stop),
-    CommandType("work_session.auto_resume", s.WorkSessionAutoResume, frozenset(), _session_auto_resume, public=False),
+    # CommandType(name, payload schema, roles, handler, lane, settles_session)
+    CommandType("ticket.create", s.TicketCreate, MASTER_OR_ADMIN, _create, item_lane, False),
+    CommandType("ticket.approve_review", s.TicketRef, ADMIN, _approve, ticket_lane, False),
+    CommandType("ticket.assign", s.TicketAssign, MASTER_OR_ADMIN, _assign, ticket_lane, False),
+    CommandType("ticket.start", s.TicketRef, TECHNICIAN, _start, ticket_lane, True),
+    CommandType("ticket.to_waiting_qc", s.TicketWithNote, TECHNICIAN, _to_waiting_qc, ticket_lane, True),
+    CommandType("ticket.qc_pass", s.TicketWithNote, QC, _qc_pass, ticket_lane, False),
+    CommandType("ticket.qc_fail", s.TicketWithNote, QC, _qc_fail, ticket_lane, False),
+    CommandType("ticket.set_part_specs", s.TicketSetPartSpecs, MASTER_OR_ADMIN, _set_specs, ticket_lane, False),
+    CommandType("ticket.set_manual_metrics", s.TicketSetManualMetrics, ADMIN, _set_manual, ticket_lane, False),
+    CommandType("ticket.clear_manual_metrics", s.TicketRef, ADMIN, _clear_manual, ticket_lane, False),
+    CommandType("work_session.start", s.TicketRef, TECHNICIAN, _session_start, ticket_lane, True),
+    CommandType("work_session.pause", s.TicketRef, TECHNICIAN, _session_pause, ticket_lane, True),
+    CommandType("work_session.resume", s.TicketRef, TECHNICIAN, _session_resume, ticket_lane, True),
+    CommandType("work_session.stop", s.TicketRef, TECHNICIAN, _session_stop, ticket_lane, True),
+    CommandType(
+        "work_session.auto_resume", s.WorkSessionAutoResume, SYSTEM, _auto_resume, ticket_lane, False, public=False
+    ),
 ]
 
 REGISTRY: dict[str, CommandType] = {command_type.name: command_type for command_type in _TYPES}

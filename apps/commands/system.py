@@ -1,12 +1,10 @@
 """Commands the service submits to itself (scheduled enforcement), through the same durable, ordered inbox."""
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from apps.accounts.models import system_user
-from apps.commands.dispatch import enqueue_lane
-from apps.commands.intake import fingerprint
-from apps.commands.models import Command
+from apps.commands.intake import fingerprint, store_command
 from apps.commands.registry import REGISTRY
 from apps.common.time import isoformat_utc
 
@@ -25,19 +23,16 @@ def submit_auto_resume(*, ticket_id: int, session_id: int, auto_resume_at, now, 
     key = auto_resume_key(session_id, auto_resume_at) + (f":retry-{attempt}" if attempt else "")
     body = {"type": command_type.name, **payload.model_dump()}
     try:
-        with transaction.atomic():
-            command = Command.objects.create(
-                type=command_type.name,
-                payload=payload.model_dump(mode="json"),
-                lane=command_type.lane(payload),
-                ticket_id=ticket_id,
-                submitter=system_user(),
-                actor=None,
-                idempotency_key=key,
-                fingerprint=fingerprint(body),
-                submitted_at=now,
-            )
-            enqueue_lane(command.lane, queue=settings.CELERY_QUEUE_TIMERS)
+        store_command(
+            command_type,
+            payload,
+            submitter=system_user(),
+            actor=None,
+            idempotency_key=key,
+            fingerprint=fingerprint(body),
+            now=now,
+            queue=settings.CELERY_QUEUE_TIMERS,
+        )
     except IntegrityError:
         return False
     return True

@@ -10,7 +10,8 @@ import time
 import redis
 
 from apps.commands.models import Command
-from apps.commands.notify import channel, redis_client
+from apps.commands.notify import channel
+from apps.common.redis_client import redis_client
 
 MAX_WAIT_SECONDS = 30
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d{1,6})\"?", re.IGNORECASE)

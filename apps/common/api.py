@@ -1,4 +1,4 @@
-"""Shared pieces of the HTTP API: bearer auth, cursor pagination, list envelopes."""
+"""Shared pieces of the HTTP API: cursor pagination, list envelopes, roles, JSON bodies."""
 
 import base64
 import binascii
@@ -11,33 +11,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from ninja import Field, Schema
 from ninja.parser import Parser
-from ninja.security import HttpBearer
 
-from apps.accounts.models import ApiToken, hash_token
 from apps.common.problems import Problem, validation_problem
-
-
-class BearerToken(HttpBearer):
-    def authenticate(self, request, token: str):
-        user = ApiToken.authenticate(token)
-        if user is not None:
-            request.user = user
-            request.token_key = hash_token(token)[:24]  # identifies the token (rate limits) without exposing it
-        return user
 
 
 class ListQuery(Schema):
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=200)
-
-
-def user_or_404(user_id: int):
-    from apps.accounts.models import User
-
-    user = User.objects.filter(pk=user_id).first() if 0 < user_id < 2**63 else None
-    if user is None:
-        raise Problem(404, "not_found", f"user {user_id} does not exist")
-    return user
 
 
 def require_role(user, *roles: str) -> None:

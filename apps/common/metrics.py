@@ -1,19 +1,19 @@
-"""Prometheus metrics that add up across processes.
+"""Prometheus counters and histograms that add up across processes.
 
 Web, workers and beat are separate processes (often separate hosts), so counters and histograms are kept in Redis
-hashes that every process increments after its transaction commits, and gauges are read from PostgreSQL and the
-broker at scrape time. `/metrics` renders both through one custom collector.
+hashes that every process increments after its transaction commits. `/metrics` (config/metrics.py) renders them
+beside the gauges it reads from PostgreSQL at scrape time.
 """
 
 import logging
 import math
 from contextlib import suppress
-from datetime import timedelta
 
 import redis
 from django.conf import settings
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from apps.common.redis_client import redis_client
 
 logger = logging.getLogger("ticketflow.metrics")
 
@@ -25,16 +25,10 @@ def _key(name: str) -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', 'ticketflow')}:metrics:{name}"
 
 
-def _client() -> redis.Redis:
-    from apps.commands.notify import redis_client
-
-    return redis_client()
-
-
 def record_command_finished(command_type: str, status: str, latency_seconds: float) -> None:
     """Count a finished command and observe its submit→finish latency. Never raises: metrics are best effort."""
     with suppress(redis.RedisError):
-        pipe = _client().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         pipe.hincrby(_key("commands"), f"{command_type}|{status}", 1)
         _observe(pipe, "command_latency", latency_seconds, LATENCY_BUCKETS)
         pipe.execute()
@@ -42,7 +36,7 @@ def record_command_finished(command_type: str, status: str, latency_seconds: flo
 
 def record_auto_resume_lateness(seconds: float) -> None:
     with suppress(redis.RedisError):
-        pipe = _client().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         _observe(pipe, "auto_resume_lateness", seconds, LATENESS_BUCKETS)
         pipe.execute()
 
@@ -54,21 +48,17 @@ def _observe(pipe, name: str, value: float, buckets: tuple[float, ...]) -> None:
     pipe.hincrby(_key(name), "count", 1)
 
 
-class TicketflowCollector:
-    """Reads the shared counters and the live gauges at scrape time."""
+class SharedCountersCollector:
+    """Reads the shared counters, histograms and queue lengths from Redis at scrape time."""
 
     def collect(self):
         try:
             yield from self._from_redis()
         except redis.RedisError:
             logger.warning("metrics: Redis unavailable at scrape")
-        try:
-            yield from self._from_database()
-        except Exception:  # a scrape must answer even while the database is away
-            logger.warning("metrics: database unavailable at scrape", exc_info=True)
 
     def _from_redis(self):
-        client = _client()
+        client = redis_client()
         commands = CounterMetricFamily(
             "ticketflow_commands", "Commands finished, by type and final status", labels=["type", "status"]
         )
@@ -100,39 +90,8 @@ class TicketflowCollector:
             cumulative.append(("+Inf" if bound == math.inf else str(bound), running))
         return HistogramMetricFamily(metric, documentation, buckets=cumulative, sum_value=raw.get("sum", 0.0))
 
-    def _from_database(self):
-        from apps.commands.models import Command
-        from apps.common.time import utc_now
-        from apps.ticket.models import WorkSession
-
-        now = utc_now()
-        pending = Command.objects.pending()
-        oldest = pending.order_by("submitted_at").values_list("submitted_at", flat=True).first()
-        yield GaugeMetricFamily("ticketflow_commands_pending", "Commands accepted and not applied yet", pending.count())
-        yield GaugeMetricFamily(
-            "ticketflow_oldest_pending_command_age_seconds",
-            "Age of the oldest pending command (0 when none)",
-            (now - oldest).total_seconds() if oldest else 0.0,
-        )
-        yield GaugeMetricFamily(
-            "ticketflow_paused_sessions", "Work sessions paused now", WorkSession.domain.paused().count()
-        )
-        yield GaugeMetricFamily(
-            "ticketflow_due_auto_resumes",
-            "Paused sessions whose pause budget ran out over a second ago and are not resumed yet",
-            WorkSession.domain.paused_due(now - timedelta(seconds=1)).count(),
-        )
-
 
 def _queue_length(queue: str) -> int:
     # Celery's Redis transport keeps one list per queue (and per priority step, suffixed).
-    client = _client()
+    client = redis_client()
     return int(client.llen(queue))
-
-
-_registry = CollectorRegistry(auto_describe=False)
-_registry.register(TicketflowCollector())
-
-
-def render_metrics() -> tuple[bytes, str]:
-    return generate_latest(_registry), CONTENT_TYPE_LATEST

@@ -6,14 +6,15 @@ from typing import Any, Literal
 from ninja import Field as F
 from ninja import Query, Router, Schema
 
-from apps.common.api import ListQuery, paginate, user_or_404
+from apps.accounts.api import user_or_404
+from apps.common.api import ListQuery, paginate
 from apps.common.problems import Problem, validation_problem
 from apps.common.time import isoformat_utc, utc_now
 from apps.rules.selectors import active_rules
 from apps.ticket import pause_budget
 from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition, WorkSession, WorkSessionTransition
 from apps.ticket.representations import ticket_data, ticket_transition_data, work_session_data
-from apps.ticket.services_work_session import pause_budget_for
+from apps.ticket.selectors import pause_budget_for
 
 router = Router(tags=["tickets"])
 technicians = Router(tags=["technicians"])

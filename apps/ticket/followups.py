@@ -1,14 +1,11 @@
 """Follow-up work that services schedule after commit. The timers' truth is the database row: the ETA job is the
 fast path, and the periodic sweep covers anything lost, late or duplicated."""
 
-from celery import current_app
 from django.conf import settings
 
+from apps.common.tasks import TaskName, send_task_on_commit
 from apps.common.time import isoformat_utc
-from apps.common.transactions import on_commit_send
 from apps.ticket.models import WorkSession
-
-AUTO_RESUME_TASK = "ticketflow.timers.auto_resume"
 
 
 def schedule_auto_resume(session: WorkSession) -> None:
@@ -18,14 +15,10 @@ def schedule_auto_resume(session: WorkSession) -> None:
     """
     if not settings.AUTO_RESUME_ETA:
         return
-    session_id, deadline = session.pk, session.auto_resume_at
-    on_commit_send(
-        lambda: current_app.send_task(
-            AUTO_RESUME_TASK,
-            args=[session_id, isoformat_utc(deadline)],
-            eta=deadline,
-            queue=settings.CELERY_QUEUE_TIMERS,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
-        )
+    deadline = session.auto_resume_at
+    send_task_on_commit(
+        TaskName.AUTO_RESUME,
+        args=[session.pk, isoformat_utc(deadline)],
+        eta=deadline,
+        queue=settings.CELERY_QUEUE_TIMERS,
     )

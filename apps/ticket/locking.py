@@ -29,7 +29,3 @@ def lock_technician(user_id: int) -> User:
 
 def lock_open_session_for_technician(technician_id: int) -> WorkSession | None:
     return WorkSession.domain.open_for_technician(technician_id).select_for_update().first()
-
-
-def lock_open_session_for_ticket(ticket_id: int) -> WorkSession | None:
-    return WorkSession.domain.open_for_ticket(ticket_id).select_for_update().first()

@@ -54,9 +54,6 @@ class WorkSessionQuerySet(models.QuerySet):
     def open_for_technician(self, technician_id: int):
         return self.open().filter(technician_id=technician_id)
 
-    def has_open_for_technician(self, technician_id: int) -> bool:
-        return self.open_for_technician(technician_id).exists()
-
     def latest_for_ticket(self, ticket_id: int, technician_id: int | None = None):
         sessions = self.alive().filter(ticket_id=ticket_id)
         if technician_id is not None:

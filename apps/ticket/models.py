@@ -30,6 +30,36 @@ from apps.ticket.managers import (
 MAX_SPEC_MINUTES = 10080
 
 
+class Guard:
+    """The constraints a command can run into. Row locks and service checks refuse first; these are the last guard
+    against races the locks do not cover (two starts for one technician on two tickets)."""
+
+    ONE_ACTIVE_TICKET_PER_ITEM = "ticket_one_active_per_item"
+    ONE_ACTIVE_SPEC_PER_PART = "ticket_part_spec_one_active_per_part"
+    ONE_OPEN_SESSION_PER_TICKET = "work_session_one_open_per_ticket"
+    ONE_OPEN_SESSION_PER_TECHNICIAN = "work_session_one_open_per_technician"
+    # Composite foreign keys, created in migration 0002.
+    SPEC_PART_BELONGS_TO_ITEM = "ticket_part_spec_part_belongs_to_item"
+    SPEC_ITEM_MATCHES_TICKET = "ticket_part_spec_item_matches_ticket"
+
+
+# The refusal each guard's violation becomes (apps.common.db.refusing_on_violation): never a 500 or a retry.
+REFUSED_BY_GUARD: dict[str, tuple[ErrorCode, str]] = {
+    Guard.ONE_ACTIVE_TICKET_PER_ITEM: (
+        ErrorCode.ACTIVE_TICKET_EXISTS,
+        "the inventory item already has an active ticket",
+    ),
+    Guard.ONE_ACTIVE_SPEC_PER_PART: (ErrorCode.VALIDATION_ERROR, "a part is listed twice"),
+    Guard.ONE_OPEN_SESSION_PER_TICKET: (ErrorCode.TECHNICIAN_BUSY, "the ticket already has an open work session"),
+    Guard.ONE_OPEN_SESSION_PER_TECHNICIAN: (
+        ErrorCode.TECHNICIAN_BUSY,
+        "the technician already has an open work session",
+    ),
+    Guard.SPEC_PART_BELONGS_TO_ITEM: (ErrorCode.INVALID_PART, "a part does not belong to the ticket's item"),
+    Guard.SPEC_ITEM_MATCHES_TICKET: (ErrorCode.INVALID_PART, "a part spec's item is not the ticket's item"),
+}
+
+
 class TicketStatus(models.TextChoices):
     UNDER_REVIEW = "under_review"
     NEW = "new"
@@ -139,7 +169,7 @@ class Ticket(HistoryMixin, models.Model):
             models.UniqueConstraint(
                 fields=["inventory_item"],
                 condition=Q(status__in=ACTIVE_TICKET_STATUSES, deleted_at__isnull=True),
-                name="ticket_one_active_per_item",
+                name=Guard.ONE_ACTIVE_TICKET_PER_ITEM,
             ),
             # Target of the composite foreign key that ties a part spec's item to its ticket's item.
             models.UniqueConstraint(fields=["id", "inventory_item"], name="ticket_id_item_unique"),
@@ -172,6 +202,21 @@ class Ticket(HistoryMixin, models.Model):
 
     # --- transitions ------------------------------------------------------------------------------------
 
+    @classmethod
+    def open_for_item(cls, item, *, title: str, master, at: datetime, part_spec_count: int) -> "Ticket":
+        """A new ticket under review (unsaved), its `created` transition pending until `save_with_history`."""
+        ticket = cls(inventory_item=item, title=title, master=master, created_at=at, updated_at=at)
+        ticket.add_transition(
+            action=TicketAction.CREATED,
+            from_status=None,
+            to_status=TicketStatus.UNDER_REVIEW,
+            actor=master,
+            at=at,
+            metadata={"part_spec_count": part_spec_count},
+            commit=False,
+        )
+        return ticket
+
     def approve_review(self, *, actor, at: datetime) -> bool:
         """under_review → new. Approving a `new` ticket is a no-op (returns False)."""
         if self.status == TicketStatus.NEW:
@@ -182,8 +227,6 @@ class Ticket(HistoryMixin, models.Model):
         return True
 
     def assign_to_technician(self, technician, *, actor, at: datetime) -> None:
-        if self.status == TicketStatus.UNDER_REVIEW and self.approved_at is None:
-            raise DomainError(ErrorCode.REVIEW_REQUIRED, "the ticket must be admin-reviewed before assignment")
         self._require_status(
             TicketStatus.NEW,
             TicketStatus.ASSIGNED,
@@ -199,14 +242,14 @@ class Ticket(HistoryMixin, models.Model):
 
     def start_progress(self, *, actor, at: datetime) -> None:
         self._require_status(TicketStatus.ASSIGNED, TicketStatus.REWORK, action="start")
-        self._require_assigned_technician(actor)
+        self.require_assigned_technician(actor)
         if self.started_at is None:
             self.started_at = at
         self._move(TicketAction.STARTED, TicketStatus.IN_PROGRESS, actor=actor, at=at)
 
     def move_to_waiting_qc(self, *, actor, at: datetime, latest_session: "WorkSession | None", note: str = ""):
         self._require_status(TicketStatus.IN_PROGRESS, action="move to waiting QC")
-        self._require_assigned_technician(actor)
+        self.require_assigned_technician(actor)
         if latest_session is not None and latest_session.is_open:
             raise DomainError(ErrorCode.SESSION_NOT_STOPPED, "stop the work session before sending to QC")
         self._move(TicketAction.TO_WAITING_QC, TicketStatus.WAITING_QC, actor=actor, at=at, note=note)
@@ -274,7 +317,7 @@ class Ticket(HistoryMixin, models.Model):
         if self.status not in allowed:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot {action} a ticket in status {self.status}")
 
-    def _require_assigned_technician(self, actor) -> None:
+    def require_assigned_technician(self, actor) -> None:
         if actor is None or self.technician_id != actor.pk:
             raise DomainError(ErrorCode.NOT_ASSIGNED_TECHNICIAN, "only the assigned technician may do this")
 
@@ -329,7 +372,7 @@ class TicketPartSpec(models.Model):
             models.UniqueConstraint(
                 fields=["ticket", "inventory_item_part"],
                 condition=Q(deleted_at__isnull=True),
-                name="ticket_part_spec_one_active_per_part",
+                name=Guard.ONE_ACTIVE_SPEC_PER_PART,
             ),
             models.CheckConstraint(name="ticket_part_spec_color_known", condition=_in("color", FlagColor)),
             models.CheckConstraint(
@@ -401,12 +444,12 @@ class WorkSession(HistoryMixin, models.Model):
             models.UniqueConstraint(
                 fields=["ticket"],
                 condition=Q(status__in=OPEN_SESSION_STATUSES, deleted_at__isnull=True),
-                name="work_session_one_open_per_ticket",
+                name=Guard.ONE_OPEN_SESSION_PER_TICKET,
             ),
             models.UniqueConstraint(
                 fields=["technician"],
                 condition=Q(status__in=OPEN_SESSION_STATUSES, deleted_at__isnull=True),
-                name="work_session_one_open_per_technician",
+                name=Guard.ONE_OPEN_SESSION_PER_TECHNICIAN,
             ),
             models.CheckConstraint(name="work_session_status_known", condition=_in("status", SessionStatus)),
             models.CheckConstraint(
@@ -467,8 +510,6 @@ class WorkSession(HistoryMixin, models.Model):
     def add_transition(self, *, action: str, to_status: str, actor, at: datetime, metadata: dict | None = None):
         """Append a history row (saved with the session) and re-derive the active time from the history."""
         history = self.history()
-        if history and pause_budget.as_utc(at) < history[-1].event_at:
-            raise DomainError(ErrorCode.INVALID_TRANSITION, "a session event cannot precede the previous one")
         row = WorkSessionTransition(
             session=self if self.pk else None,
             action=action,

@@ -11,18 +11,10 @@ from apps.inventory.models import InventoryItemPart
 from apps.rules.selectors import active_rules
 from apps.ticket.inputs import PartSpecInput
 from apps.ticket.locking import lock_ticket
-from apps.ticket.models import MAX_SPEC_MINUTES, FlagColor, Ticket, TicketAction, TicketPartSpec
+from apps.ticket.models import MAX_SPEC_MINUTES, REFUSED_BY_GUARD, FlagColor, Ticket, TicketAction, TicketPartSpec
 from apps.ticket.outcome import TicketOutcome
 
 METRIC_FIELDS = ["total_duration", "flag_minutes", "flag_color", "xp_amount", "is_manual", "updated_at"]
-
-SPEC_VIOLATIONS = {
-    "ticket_part_spec_part_belongs_to_item": (
-        ErrorCode.INVALID_PART,
-        "a part does not belong to the ticket's item",
-    ),
-    "ticket_part_spec_one_active_per_part": (ErrorCode.VALIDATION_ERROR, "a part is listed twice"),
-}
 
 
 def validate_part_specs(specs: Sequence[PartSpecInput], *, inventory_item_id: int) -> None:
@@ -48,7 +40,7 @@ def validate_part_specs(specs: Sequence[PartSpecInput], *, inventory_item_id: in
 def write_part_specs(ticket: Ticket, specs: Sequence[PartSpecInput], *, at: datetime) -> list[TicketPartSpec]:
     """Replace the ticket's active specs (soft-deleting the old ones) and re-derive its metrics."""
     TicketPartSpec.objects.alive().filter(ticket=ticket).update(deleted_at=at)
-    with refusing_on_violation(SPEC_VIOLATIONS):
+    with refusing_on_violation(REFUSED_BY_GUARD):
         rows = TicketPartSpec.objects.bulk_create(
             TicketPartSpec(
                 ticket=ticket,
@@ -103,57 +95,3 @@ def clear_manual_metrics(*, ticket_id: int, actor, at: datetime) -> TicketOutcom
     ticket.apply_auto_metrics(active_spec_minutes(ticket.pk), xp_rules=active_rules().config.ticket_xp)
     ticket.save_with_history(update_fields=METRIC_FIELDS)
     return TicketOutcome(ticket)
-
-
-RECOMPUTE_BATCH_SQL = """
-UPDATE ticket AS t
-SET total_duration = s.total,
-    flag_minutes = s.total,
-    flag_color = CASE WHEN s.total <= %(green_max)s THEN 'green'
-                      WHEN s.total <= %(yellow_max)s THEN 'yellow'
-                      ELSE 'red' END,
-    xp_amount = CEIL(s.total::numeric / %(divisor)s)::integer,
-    updated_at = %(at)s
-FROM (
-    SELECT ticket.id, COALESCE(SUM(spec.minutes), 0) AS total
-    FROM ticket
-    LEFT JOIN ticket_part_spec AS spec
-        ON spec.ticket_id = ticket.id AND spec.deleted_at IS NULL
-       AND spec.ticket_id > %(after)s AND spec.ticket_id <= %(upto)s
-    WHERE ticket.id > %(after)s AND ticket.id <= %(upto)s
-      AND ticket.status <> 'done' AND NOT ticket.is_manual AND ticket.deleted_at IS NULL
-    GROUP BY ticket.id
-) AS s
-WHERE t.id = s.id
-  AND t.id > %(after)s AND t.id <= %(upto)s
-  AND NOT t.is_manual
-  AND (t.total_duration, t.flag_minutes, t.xp_amount, t.flag_color) IS DISTINCT FROM
-      (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,
-       CASE WHEN s.total <= %(green_max)s THEN 'green' WHEN s.total <= %(yellow_max)s THEN 'yellow' ELSE 'red' END)
-"""
-
-
-def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, progress=None) -> int:
-    """Re-derive the metrics of every active, non-manual ticket under `xp_rules`, one id range per transaction.
-
-    Set-based (one UPDATE per batch) and safe beside live commands: each batch row-locks only what it changes,
-    and a command that ran under the old rules is corrected by the batch that follows it. Returns rows changed.
-    """
-    from django.db import connection
-
-    changed, after = 0, 0
-    top = Ticket.domain.active_auto_metrics().order_by("-id").values_list("id", flat=True).first() or 0
-    params = {
-        "green_max": xp_rules.flag_green_max_minutes,
-        "yellow_max": xp_rules.flag_yellow_max_minutes,
-        "divisor": xp_rules.base_divisor,
-        "at": at,
-    }
-    while after < top:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(RECOMPUTE_BATCH_SQL, {**params, "after": after, "upto": after + batch_size})
-            changed += cursor.rowcount
-        after += batch_size
-        if progress is not None:
-            progress(min(after, top), top)
-    return changed

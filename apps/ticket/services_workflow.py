@@ -13,19 +13,12 @@ from apps.inventory.models import InventoryItem, InventoryItemStatus
 from apps.rules.selectors import active_rules
 from apps.ticket.inputs import PartSpecInput
 from apps.ticket.locking import lock_item, lock_technician, lock_ticket
-from apps.ticket.models import Ticket, TicketAction, TicketStatus, TicketTransition, WorkSession
+from apps.ticket.models import REFUSED_BY_GUARD, Guard, Ticket, TicketTransition, WorkSession
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.services_metrics import METRIC_FIELDS, validate_part_specs, write_part_specs
-from apps.ticket.services_work_session import open_first_session
+from apps.ticket.services_work_session import open_session
 from apps.xp.models import XpKind
 from apps.xp.services import award_xp
-
-ACTIVE_TICKET_VIOLATION = {
-    "ticket_one_active_per_item": (
-        ErrorCode.ACTIVE_TICKET_EXISTS,
-        "the inventory item already has an active ticket",
-    )
-}
 
 
 @transaction.atomic
@@ -34,19 +27,10 @@ def create_ticket(
 ) -> TicketOutcome:
     item = lock_item(inventory_item_id)
     if Ticket.domain.active_for_item(item.pk).exists():
-        raise DomainError(*ACTIVE_TICKET_VIOLATION["ticket_one_active_per_item"])
+        raise DomainError(*REFUSED_BY_GUARD[Guard.ONE_ACTIVE_TICKET_PER_ITEM])
     validate_part_specs(part_specs, inventory_item_id=item.pk)
-    ticket = Ticket(inventory_item=item, title=title, master=master, created_at=at, updated_at=at)
-    ticket.add_transition(
-        action=TicketAction.CREATED,
-        from_status=None,
-        to_status=TicketStatus.UNDER_REVIEW,
-        actor=master,
-        at=at,
-        metadata={"part_spec_count": len(part_specs)},
-        commit=False,
-    )
-    with refusing_on_violation(ACTIVE_TICKET_VIOLATION):
+    ticket = Ticket.open_for_item(item, title=title, master=master, at=at, part_spec_count=len(part_specs))
+    with refusing_on_violation(REFUSED_BY_GUARD):
         ticket.save()
     write_part_specs(ticket, part_specs, at=at)
     ticket.save_with_history(update_fields=METRIC_FIELDS)
@@ -80,7 +64,7 @@ def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     ticket = lock_ticket(ticket_id)
     ticket.start_progress(actor=actor, at=at)
     lock_technician(actor.pk)
-    session = open_first_session(ticket, technician=actor, at=at)
+    session = open_session(ticket, technician=actor, at=at)
     ticket.save_with_history(update_fields=["status", "started_at", "updated_at"])
     _set_item_status(ticket, InventoryItemStatus.IN_SERVICE)
     return TicketOutcome(ticket, session)

@@ -3,7 +3,7 @@ from typing import Literal
 
 from ninja import Router, Schema
 
-from apps.common.api import user_or_404
+from apps.accounts.api import user_or_404
 from apps.common.time import isoformat_utc
 from apps.xp.models import XpEntry
 from apps.xp.services import xp_total

@@ -91,7 +91,7 @@ def _indexes(node: dict):
 def _time_recompute(ctx: Context, *, divisor: int) -> dict:
     from apps.common.time import utc_now
     from apps.rules.config import TicketXpConfig
-    from apps.ticket.services_metrics import recompute_auto_metrics
+    from apps.ticket.services_rules_change import recompute_auto_metrics
 
     started = time.perf_counter()
     changed = recompute_auto_metrics(xp_rules=TicketXpConfig(base_divisor=divisor), at=utc_now())

@@ -9,8 +9,8 @@ import redis
 from celery import current_app
 from django.conf import settings
 
+from apps.common.tasks import TaskName
 from apps.common.time import isoformat_utc, utc_now
-from apps.ticket.followups import AUTO_RESUME_TASK
 from apps.ticket.models import WorkSession, WorkSessionTransition
 from tests.e2e.builders import assigned_tickets
 from tests.processes import Beat
@@ -108,7 +108,7 @@ def test_a_duplicated_eta_message_resumes_once(paused_session):
     _, session_id, deadline = paused_session()
     for _ in range(2):
         current_app.send_task(
-            AUTO_RESUME_TASK,
+            TaskName.AUTO_RESUME,
             args=[session_id, isoformat_utc(deadline)],
             eta=deadline,
             queue=settings.CELERY_QUEUE_TIMERS,

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from apps.accounts.models import ApiToken
+from apps.audit.invariants import find_violations
 from apps.commands.models import Command
-from apps.common.invariants import find_violations
 from apps.common.time import utc_now
 from tests.e2e.builders import assigned_tickets
 from tests.e2e.conftest import Client

@@ -15,6 +15,7 @@ from django.db import connection
 from apps.rules.models import RulesVersion
 from apps.rules.selectors import forget_cached_rules
 from apps.rules.services import change_rules
+from apps.ticket import selectors
 from apps.ticket import services_work_session as sessions
 from apps.ticket.models import Ticket, WorkSession
 from tests.factories import InventoryItemFactory, InventoryItemPartFactory, TechnicianFactory
@@ -93,8 +94,8 @@ def stop(ticket: Ticket, technician, when: datetime) -> WorkSession:
     )
 
 
-def budget(technician, day, when: datetime) -> sessions.PauseBudget:
-    return at_instant(when, lambda now: sessions.pause_budget_for(technician_id=technician.pk, day=day, now=now))
+def budget(technician, day, when: datetime) -> selectors.PauseBudget:
+    return at_instant(when, lambda now: selectors.pause_budget_for(technician_id=technician.pk, day=day, now=now))
 
 
 def fresh(session: WorkSession) -> WorkSession:

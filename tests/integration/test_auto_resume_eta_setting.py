@@ -4,8 +4,8 @@ nothing and the beat sweep alone resumes the session (how the benchmark measures
 import pytest
 from celery import current_app
 
+from apps.common.tasks import TaskName
 from apps.ticket import services_work_session as sessions
-from apps.ticket.followups import AUTO_RESUME_TASK
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def test_a_pause_schedules_an_eta_job_only_when_the_setting_is_on(
     settings.AUTO_RESUME_ETA = eta
     with django_capture_on_commit_callbacks(execute=True):
         session = pause(shop)
-    assert [name for name, _ in published] == [AUTO_RESUME_TASK] * jobs
+    assert [name for name, _ in published] == [TaskName.AUTO_RESUME] * jobs
     if jobs:
         assert published[0][1]["eta"] == session.auto_resume_at
     assert session.auto_resume_at is not None  # the deadline is stored either way: the sweep's truth

@@ -9,7 +9,7 @@ import pytest
 from apps.accounts.models import SYSTEM_USERNAME
 from apps.commands.models import Command
 from apps.commands.processing import apply_next
-from apps.ticket import services_work_session as sessions
+from apps.ticket import services_rules_change as rules_change
 from apps.ticket.models import WorkSession
 from tests.integration.scheduling_support import (
     another_workplace,
@@ -141,7 +141,7 @@ def test_the_eta_job_does_nothing_for_a_stale_deadline(three_paused):
     resume(t1, tech1, nov26(10, 20))  # resumed by hand before its deadline
     stop(t2, tech2, nov26(10, 35))  # stopped before its deadline
     change = use_rules(nov26(11, 5), daily_pause_limit_seconds=3600, timezone="UTC")
-    at_instant(nov26(11, 5), lambda now: sessions.recompute_pause_deadlines(changed_at=change.created_at))
+    at_instant(nov26(11, 5), lambda now: rules_change.recompute_pause_deadlines(changed_at=change.created_at))
     assert fresh(s3).auto_resume_at == nov26(12)  # moved from 11:30
 
     assert eta_job(s1, nov26(10, 30), nov26(10, 30)) is False

@@ -1,4 +1,4 @@
-"""`manage.py check_invariants` (apps/common/invariants.py): clean on a healthy shop, and each kind of violation,
+"""`manage.py check_invariants` (apps.audit.invariants.py): clean on a healthy shop, and each kind of violation,
 planted past the database's own guards, is found and named.
 
 The guards are bypassed inside the test's transaction, so the rollback restores them: a partial unique index is
@@ -13,12 +13,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 
+from apps.audit.invariants import check_invariants, find_violations
 from apps.commands.models import Command
-from apps.common.invariants import check_invariants, find_violations
 from apps.common.time import utc_now
 from apps.rules.config import DEFAULT_CONFIG
 from apps.rules.selectors import publish_active_version
 from apps.rules.services import change_rules
+from apps.ticket import services_rules_change as rules_change
 from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
 from apps.ticket.models import Ticket, TicketTransition, WorkSession, WorkSessionTransition
@@ -436,7 +437,7 @@ def test_a_deadline_a_rules_change_moved_later_is_fine_and_one_left_behind_is_fo
         f"{paused_now.auto_resume_at.isoformat()}, expected {(paused_at + timedelta(hours=1)).isoformat()}"
     ]  # the recompute has not run yet
 
-    assert sessions.recompute_pause_deadlines(changed_at=row.created_at) == 1
+    assert rules_change.recompute_pause_deadlines(changed_at=row.created_at) == 1
 
     assert WorkSession.objects.get(pk=paused_now.pk).auto_resume_at == paused_at + timedelta(hours=1)
     assert find_violations(now=utc_now()) == []
@@ -444,7 +445,7 @@ def test_a_deadline_a_rules_change_moved_later_is_fine_and_one_left_behind_is_fo
 
 def test_a_deadline_a_rules_change_clamped_to_the_change_is_fine(paused_now):
     row = _rules(60)  # the new budget ran out before the change: the deadline becomes the change itself
-    sessions.recompute_pause_deadlines(changed_at=row.created_at)
+    rules_change.recompute_pause_deadlines(changed_at=row.created_at)
 
     assert WorkSession.objects.get(pk=paused_now.pk).auto_resume_at == row.created_at
     assert find_violations(now=utc_now()) == []
@@ -458,7 +459,7 @@ def test_a_deadline_already_due_at_a_rules_change_is_kept_and_fine(shop):
     sessions.pause_work_session(ticket_id=outcome.ticket.pk, actor=shop.technician, at=shop.tick())
     kept = WorkSession.objects.get(pk=outcome.work_session.pk).auto_resume_at
     row = _rules(3600)
-    sessions.recompute_pause_deadlines(changed_at=row.created_at)
+    rules_change.recompute_pause_deadlines(changed_at=row.created_at)
 
     assert WorkSession.objects.get(pk=outcome.work_session.pk).auto_resume_at == kept < row.created_at
     assert find_violations(now=utc_now()) == []

@@ -78,7 +78,7 @@ def test_a_failed_publish_leaves_no_flag_behind(shop, queues, monkeypatch):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(dispatch, "send_lane_now", broker_down)
+    monkeypatch.setattr(dispatch, "send_lane_rollback_unsafe", broker_down)
     start(shop, ticket.pk)  # committed: the publish failure is logged, not raised (the sweep re-sends the lane)
     assert cache.get(dispatch.queued_flag(f"ticket:{ticket.pk}")) is None
     monkeypatch.undo()

@@ -6,6 +6,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from apps.common.errors import ErrorCode
+from apps.ticket import selectors
+from apps.ticket import services_rules_change as rules_change
 from apps.ticket import services_work_session as sessions
 from apps.ticket.models import WorkSession
 from tests.integration.helpers import refused
@@ -38,7 +40,7 @@ def paused_metadata(session: WorkSession) -> dict:
 
 
 def recompute(changed_at: datetime, now: datetime) -> int:
-    return at_instant(now, lambda clock: sessions.recompute_pause_deadlines(changed_at=changed_at))
+    return at_instant(now, lambda clock: rules_change.recompute_pause_deadlines(changed_at=changed_at))
 
 
 def auto_resume(session: WorkSession, now: datetime):
@@ -63,7 +65,7 @@ def test_the_budget_is_split_across_the_pauses_of_a_day(shop):
 
     assert third.auto_resume_at == nov26(12, 15)  # exactly the 900 s that are left
     assert paused_metadata(third) == {"remaining_pause_seconds_today": 900, "auto_resume_at": "2026-11-26T12:15:00Z"}
-    assert budget(tech, NOV_26, nov26(12, 5)) == sessions.PauseBudget(
+    assert budget(tech, NOV_26, nov26(12, 5)) == selectors.PauseBudget(
         technician_id=tech.pk,
         day=NOV_26,
         timezone="UTC",
@@ -75,7 +77,7 @@ def test_the_budget_is_split_across_the_pauses_of_a_day(shop):
     )
 
     assert auto_resume(third, nov26(12, 20)) is not None
-    assert budget(tech, NOV_26, nov26(12, 30)) == sessions.PauseBudget(
+    assert budget(tech, NOV_26, nov26(12, 30)) == selectors.PauseBudget(
         technician_id=tech.pk,
         day=NOV_26,
         timezone="UTC",

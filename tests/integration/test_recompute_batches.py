@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from apps.common.time import utc_now
-from apps.ticket.services_metrics import RECOMPUTE_BATCH_SQL
+from apps.ticket.services_rules_change import RECOMPUTE_BATCH_SQL
 from tests.factories import AdminFactory, MasterFactory, TechnicianFactory
 
 pytestmark = pytest.mark.django_db

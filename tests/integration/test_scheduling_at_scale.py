@@ -11,7 +11,7 @@ from django.db import connection
 
 from apps.rules.selectors import active_rules
 from apps.ticket.models import Ticket, WorkSession
-from apps.ticket.services_metrics import recompute_auto_metrics
+from apps.ticket.services_rules_change import recompute_auto_metrics
 from tests.factories import AdminFactory, MasterFactory, TechnicianFactory
 from tests.integration.scheduling_support import (
     check_constraints_immediately,

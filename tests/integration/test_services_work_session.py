@@ -7,6 +7,7 @@ import pytest
 
 from apps.common.errors import ErrorCode
 from apps.rules.services import change_rules
+from apps.ticket import selectors
 from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
 from apps.ticket.models import WorkSession
@@ -183,9 +184,9 @@ def test_pause_budget_for_reports_used_and_remaining_time(shop, working):
     resume(shop, working, at(10, 20))
     session = pause(shop, working, at(11))
 
-    budget = sessions.pause_budget_for(technician_id=shop.technician.pk, day=DAY, now=at(11, 1))
+    budget = selectors.pause_budget_for(technician_id=shop.technician.pk, day=DAY, now=at(11, 1))
 
-    assert budget == sessions.PauseBudget(
+    assert budget == selectors.PauseBudget(
         technician_id=shop.technician.pk,
         day=DAY,
         timezone="UTC",
@@ -200,7 +201,7 @@ def test_pause_budget_for_reports_used_and_remaining_time(shop, working):
 def test_pause_budget_for_an_idle_technician_is_untouched(shop, working, other_technician):
     pause(shop, working, at(10))
 
-    budget = sessions.pause_budget_for(technician_id=other_technician.pk, day=DAY, now=at(10, 10))
+    budget = selectors.pause_budget_for(technician_id=other_technician.pk, day=DAY, now=at(10, 10))
 
     assert (budget.used_seconds, budget.remaining_seconds, budget.paused_session_id) == (0, 1800, None)
 
@@ -238,8 +239,8 @@ def test_a_pause_across_midnight_runs_on_the_new_days_budget(shop, working):
     assert session.auto_resume_at == at(0, 30, day=27)
     assert session.transitions.filter(action="paused").last().metadata["remaining_pause_seconds_today"] == 600
     stop(shop, working, at(0, 40, day=27))
-    yesterday = sessions.pause_budget_for(technician_id=shop.technician.pk, day=DAY, now=at(1, day=27))
-    today = sessions.pause_budget_for(technician_id=shop.technician.pk, day=date(2026, 11, 27), now=at(1, day=27))
+    yesterday = selectors.pause_budget_for(technician_id=shop.technician.pk, day=DAY, now=at(1, day=27))
+    today = selectors.pause_budget_for(technician_id=shop.technician.pk, day=date(2026, 11, 27), now=at(1, day=27))
     assert (yesterday.used_seconds, today.used_seconds, today.remaining_seconds) == (1500, 1800, 0)
 
 
@@ -261,7 +262,7 @@ def test_the_rules_time_zone_decides_where_the_day_ends(shop, django_capture_on_
     session = fresh(pause(shop, ticket, at(0, 50, day=29, month=3)))  # 01:50 local, on a 23-hour day
 
     assert session.auto_resume_at == at(1, 20, day=29, month=3)  # 03:20 local
-    budget = sessions.pause_budget_for(
+    budget = selectors.pause_budget_for(
         technician_id=shop.technician.pk, day=date(2026, 3, 29), now=at(1, day=29, month=3)
     )
     assert (budget.timezone, budget.used_seconds) == ("Europe/Berlin", 600)
@@ -275,7 +276,7 @@ def test_a_pause_through_new_yorks_repeated_hour_counts_real_seconds(shop, djang
     pause(shop, ticket, at(4, 30, day=1))  # 00:30 EDT
     resume(shop, ticket, at(8, 0, day=1))  # 03:00 EST
 
-    budget = sessions.pause_budget_for(technician_id=shop.technician.pk, day=date(2026, 11, 1), now=at(9, day=1))
+    budget = selectors.pause_budget_for(technician_id=shop.technician.pk, day=date(2026, 11, 1), now=at(9, day=1))
     assert budget.used_seconds == 12600
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sent(monkeypatch):
     lanes = []
-    monkeypatch.setattr(command_tasks, "send_lane_now", lambda lane, **kwargs: lanes.append(lane))
+    monkeypatch.setattr(command_tasks, "send_lane_rollback_unsafe", lambda lane, **kwargs: lanes.append(lane))
     return lanes
 
 

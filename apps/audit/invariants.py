@@ -19,7 +19,7 @@ from apps.commands.models import Command
 from apps.rules.config import RulesConfig, WorkSessionConfig
 from apps.rules.models import RulesVersion
 from apps.ticket.models import SessionStatus, Ticket, TicketTransition, WorkSession, WorkSessionTransition
-from apps.ticket.services_work_session import deadline_for_pause
+from apps.ticket.selectors import deadline_for_pause
 from apps.xp.models import XpEntry
 
 STALE_MARGIN = timedelta(seconds=60)

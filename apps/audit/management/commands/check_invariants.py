@@ -1,4 +1,4 @@
-"""`manage.py check_invariants`: check the stored data against ticketflow's invariants (apps/common/invariants.py).
+"""`manage.py check_invariants`: check the stored data against ticketflow's invariants (apps.audit.invariants.py).
 
 Lists every violation and exits non-zero; prints a one-line summary with counts when all hold. Read-only.
 """
@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.common.invariants import check_invariants, default_stale_after
+from apps.audit.invariants import check_invariants, default_stale_after
 from apps.common.time import utc_now
 
 

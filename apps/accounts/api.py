@@ -1,0 +1,22 @@
+"""Who is calling the HTTP API: bearer-token authentication, and users addressed by id in a path."""
+
+from ninja.security import HttpBearer
+
+from apps.accounts.models import ApiToken, User, hash_token
+from apps.common.problems import Problem
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request, token: str):
+        user = ApiToken.authenticate(token)
+        if user is not None:
+            request.user = user
+            request.token_key = hash_token(token)[:24]  # identifies the token (rate limits) without exposing it
+        return user
+
+
+def user_or_404(user_id: int):
+    user = User.objects.filter(pk=user_id).first() if 0 < user_id < 2**63 else None
+    if user is None:
+        raise Problem(404, "not_found", f"user {user_id} does not exist")
+    return user

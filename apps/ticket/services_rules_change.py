@@ -1,0 +1,105 @@
+"""What a rules change re-derives: the metrics of every auto-metrics ticket and the deadline of every paused session.
+
+Both run in the background (workers/rules.py), beside live commands, in short transactions.
+"""
+
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from apps.rules.config import WorkSessionConfig
+from apps.rules.selectors import active_rules
+from apps.ticket.followups import schedule_auto_resume
+from apps.ticket.models import Ticket, WorkSession
+from apps.ticket.selectors import deadline_for_pause
+
+
+def recompute_pause_deadlines(*, changed_at: datetime, batch_size: int = 500) -> int:
+    """Re-derive `auto_resume_at` of every paused session under the active rules, and reschedule it.
+
+    A new deadline is never earlier than `changed_at`: a rules change does not penalise a pause retroactively.
+    Nor does it revive one: a pause whose budget ran out by `changed_at` keeps its deadline and is resumed there.
+    One short transaction per session, locking only that session row. Returns how many deadlines moved.
+    """
+    config = active_rules().config.work_session
+    moved, after = 0, 0
+    while True:
+        batch = list(
+            WorkSession.domain.paused().filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            return moved
+        for session_id in batch:
+            moved += _recompute_deadline(session_id, config=config, changed_at=changed_at)
+        after = batch[-1]
+
+
+@transaction.atomic
+def _recompute_deadline(session_id: int, *, config: WorkSessionConfig, changed_at: datetime) -> bool:
+    session = WorkSession.domain.paused().select_for_update().filter(pk=session_id).first()
+    if session is None:
+        return False  # resumed or stopped meanwhile
+    if session.auto_resume_at <= changed_at:
+        # Already due under the rules in force then; moving it would make accounting depend on job lateness.
+        return False
+    paused_at = session.history()[-1].event_at
+    deadline, _ = deadline_for_pause(technician_id=session.technician_id, paused_at=paused_at, config=config)
+    deadline = max(deadline, changed_at)
+    if deadline == session.auto_resume_at:
+        return False
+    session.auto_resume_at = deadline
+    session.save(update_fields=["auto_resume_at"])
+    schedule_auto_resume(session)
+    return True
+
+
+RECOMPUTE_BATCH_SQL = """
+UPDATE ticket AS t
+SET total_duration = s.total,
+    flag_minutes = s.total,
+    flag_color = CASE WHEN s.total <= %(green_max)s THEN 'green'
+                      WHEN s.total <= %(yellow_max)s THEN 'yellow'
+                      ELSE 'red' END,
+    xp_amount = CEIL(s.total::numeric / %(divisor)s)::integer,
+    updated_at = %(at)s
+FROM (
+    SELECT ticket.id, COALESCE(SUM(spec.minutes), 0) AS total
+    FROM ticket
+    LEFT JOIN ticket_part_spec AS spec
+        ON spec.ticket_id = ticket.id AND spec.deleted_at IS NULL
+       AND spec.ticket_id > %(after)s AND spec.ticket_id <= %(upto)s
+    WHERE ticket.id > %(after)s AND ticket.id <= %(upto)s
+      AND ticket.status <> 'done' AND NOT ticket.is_manual AND ticket.deleted_at IS NULL
+    GROUP BY ticket.id
+) AS s
+WHERE t.id = s.id
+  AND t.id > %(after)s AND t.id <= %(upto)s
+  AND NOT t.is_manual
+  AND (t.total_duration, t.flag_minutes, t.xp_amount, t.flag_color) IS DISTINCT FROM
+      (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,
+       CASE WHEN s.total <= %(green_max)s THEN 'green' WHEN s.total <= %(yellow_max)s THEN 'yellow' ELSE 'red' END)
+"""
+
+
+def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, progress=None) -> int:
+    """Re-derive the metrics of every active, non-manual ticket under `xp_rules`, one id range per transaction.
+
+    Set-based (one UPDATE per batch) and safe beside live commands: each batch row-locks only what it changes,
+    and a command that ran under the old rules is corrected by the batch that follows it. Returns rows changed.
+    """
+    changed, after = 0, 0
+    top = Ticket.domain.active_auto_metrics().order_by("-id").values_list("id", flat=True).first() or 0
+    params = {
+        "green_max": xp_rules.flag_green_max_minutes,
+        "yellow_max": xp_rules.flag_yellow_max_minutes,
+        "divisor": xp_rules.base_divisor,
+        "at": at,
+    }
+    while after < top:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(RECOMPUTE_BATCH_SQL, {**params, "after": after, "upto": after + batch_size})
+            changed += cursor.rowcount
+        after += batch_size
+        if progress is not None:
+            progress(min(after, top), top)
+    return changed
