@@ -114,9 +114,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redeliver them early. Duplicates are harmless, but a long timeout keeps the noise down.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 25 * 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Celery's Django fixup closes the database connection around every task unless this is set, so every task paid for
-# a new PostgreSQL backend (17 ms on the benchmark machine). Connections are kept and recycled as a web request's
-# are instead (config/celery.py); Celery still closes them every this many tasks.
+# Celery's Django fixup closes the database connection around every task unless this is set, and a new PostgreSQL
+# backend per task is a large share of a command's cost. Connections are kept and recycled as a web request's are
+# (config/celery.py); Celery still closes them every this many tasks.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING (JSON lines) applies to Celery's loggers too
 CELERY_QUEUE_COMMANDS = env_str("CELERY_QUEUE_COMMANDS", "commands")
@@ -130,7 +130,7 @@ COMMAND_STALE_AFTER_SECONDS = env_int("COMMAND_STALE_AFTER_SECONDS", 5)
 COMMAND_MAX_ATTEMPTS = env_int("COMMAND_MAX_ATTEMPTS", 5)
 IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
-# Off: a pause schedules no ETA job and beat's sweep alone resumes it (how the benchmark measures the sweep).
+# Off: a pause schedules no ETA job and beat's sweep alone resumes it (`make bench` measures the sweep this way).
 AUTO_RESUME_ETA = env_bool("AUTO_RESUME_ETA", default=True)
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 
@@ -24,6 +25,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        from django.utils import timezone
-
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from apps.commands.models import Command
+from apps.common.admin import ReadOnlyMixin
 
 
 class ErrorFilter(admin.SimpleListFilter):
@@ -17,7 +18,7 @@ class ErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(Command)
-class CommandAdmin(admin.ModelAdmin):
+class CommandAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The command browser: every command accepted, its outcome and its error. Read-only: the inbox is history."""
 
     list_display = (
@@ -37,15 +38,6 @@ class CommandAdmin(admin.ModelAdmin):
     ordering = ("-seq",)
     show_full_result_count = False  # counting a large inbox on every page view is wasteful
     readonly_fields = [field.name for field in Command._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):

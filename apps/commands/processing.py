@@ -46,10 +46,10 @@ def apply_next(lane: str, *, now: datetime | None = None, clock=utc_now) -> Comm
 def _apply_oldest(lane: str, *, now: datetime | None, clock) -> tuple[Command | None, bool]:
     """Apply the oldest pending command of `lane`; also tell whether another one is pending behind it.
 
-    Reading the two oldest at once spares a drain its final, empty transaction (a third of the statements of a
-    one-command drain). The command's time is read once the lane is locked (`now`, if given, stands in for the
-    clock): read before, a worker that waited for the lock would apply its command at an instant earlier than the
-    one applied meanwhile, and the session refuses events that go back in time.
+    Reading the two oldest at once spares a drain a final, empty transaction. The command's time is read once the
+    lane is locked (`now`, if given, stands in for the clock): read before, a worker that waited for the lock would
+    apply its command at an instant earlier than the one applied meanwhile, and the session refuses events that go
+    back in time.
     """
     with transaction.atomic(durable=True):
         lock_lane(lane)

@@ -10,6 +10,7 @@ from django.db.models import F
 
 from apps.accounts.models import Role
 from apps.commands.intake import submit_command
+from apps.common.admin import ReadOnlyMixin
 from apps.common.problems import Problem
 from apps.common.time import utc_now
 from apps.ticket.models import (
@@ -20,20 +21,6 @@ from apps.ticket.models import (
     WorkSession,
     WorkSessionTransition,
 )
-
-
-class ReadOnlyMixin:
-    """Viewable, never added, changed or deleted here (works for model admins and inlines alike)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 # --- inlines ----------------------------------------------------------------------------------------------
 
@@ -53,32 +40,35 @@ class PartSpecInline(ReadOnlyMixin, admin.TabularInline):
         )
 
 
-class TicketTransitionInline(ReadOnlyMixin, admin.TabularInline):
+class OrderedInline(ReadOnlyMixin, admin.TabularInline):
+    """A read-only list of related rows in the order they happened, with the named user loaded in the same query."""
+
+    extra = 0
+    order_by: tuple[str, ...] = ()
+    related: str = "actor"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(self.related).order_by(*self.order_by)
+
+
+class TicketTransitionInline(OrderedInline):
     model = TicketTransition
     fields = ("created_at", "action", "from_status", "to_status", "actor", "note", "metadata")
-    extra = 0
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor").order_by("created_at", "id")
+    order_by = ("created_at", "id")
 
 
-class WorkSessionInline(ReadOnlyMixin, admin.TabularInline):
+class WorkSessionInline(OrderedInline):
     model = WorkSession
     fields = ("technician", "status", "started_at", "ended_at", "active_seconds", "auto_resume_at")
-    extra = 0
     show_change_link = True
+    order_by = ("started_at", "id")
+    related = "technician"
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("technician").order_by("started_at", "id")
 
-
-class WorkSessionTransitionInline(ReadOnlyMixin, admin.TabularInline):
+class WorkSessionTransitionInline(OrderedInline):
     model = WorkSessionTransition
     fields = ("event_at", "action", "from_status", "to_status", "actor", "metadata")
-    extra = 0
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor").order_by("event_at", "id")
+    order_by = ("event_at", "id")
 
 
 # --- tickets ----------------------------------------------------------------------------------------------

@@ -299,19 +299,15 @@ class Ticket(HistoryMixin, models.Model):
         return row
 
     def _move(self, action, to_status, *, actor, at, note: str = "", metadata: dict | None = None):
-        from_status = self.status
-        self.status = to_status
-        self.updated_at = at
-        return self.add_transition(
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            actor=actor,
-            at=at,
-            note=note,
-            metadata=metadata,
-            commit=False,
-        )
+        step = {
+            "action": action,
+            "from_status": self.status,
+            "to_status": to_status,
+            "note": note,
+            "metadata": metadata,
+        }
+        self.status, self.updated_at = to_status, at
+        return self.add_transition(**step, actor=actor, at=at, commit=False)
 
     def _require_status(self, *allowed: str, action: str) -> None:
         if self.status not in allowed:

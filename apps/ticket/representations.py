@@ -43,16 +43,7 @@ def part_spec_data(spec: TicketPartSpec) -> dict:
 
 
 def ticket_transition_data(row: TicketTransition) -> dict:
-    return {
-        "id": row.pk,
-        "action": row.action,
-        "from_status": row.from_status,
-        "to_status": row.to_status,
-        "actor_id": row.actor_id,
-        "note": row.note,
-        "metadata": row.metadata,
-        "created_at": isoformat_utc(row.created_at),
-    }
+    return {**_transition_data(row), "note": row.note, "created_at": isoformat_utc(row.created_at)}
 
 
 def work_session_data(session: WorkSession, *, now: datetime) -> dict:
@@ -71,12 +62,15 @@ def work_session_data(session: WorkSession, *, now: datetime) -> dict:
 
 
 def session_transition_data(row: WorkSessionTransition) -> dict:
+    return {**_transition_data(row), "event_at": isoformat_utc(row.event_at)}
+
+
+def _transition_data(row: TicketTransition | WorkSessionTransition) -> dict:
     return {
         "id": row.pk,
         "action": row.action,
         "from_status": row.from_status,
         "to_status": row.to_status,
         "actor_id": row.actor_id,
-        "event_at": isoformat_utc(row.event_at),
         "metadata": row.metadata,
     }

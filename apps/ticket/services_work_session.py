@@ -76,25 +76,22 @@ def pause_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOu
     if remaining <= timedelta(0):
         raise DomainError(ErrorCode.PAUSE_BUDGET_EXHAUSTED, "no pause time is left today")
     session.pause(actor=actor, at=at, auto_resume_at=deadline, remaining_seconds=int(remaining.total_seconds()))
-    session.save_with_history(update_fields=SESSION_FIELDS)
     schedule_auto_resume(session)
-    return TicketOutcome(ticket, session)
+    return _saved(ticket, session)
 
 
 @transaction.atomic
 def resume_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     ticket, session = _lock_open_session(ticket_id, actor, at=at)
     session.resume(actor=actor, at=at)
-    session.save_with_history(update_fields=SESSION_FIELDS)
-    return TicketOutcome(ticket, session)
+    return _saved(ticket, session)
 
 
 @transaction.atomic
 def stop_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     ticket, session = _lock_open_session(ticket_id, actor, at=at)
     session.stop(actor=actor, at=at)
-    session.save_with_history(update_fields=SESSION_FIELDS)
-    return TicketOutcome(ticket, session)
+    return _saved(ticket, session)
 
 
 @transaction.atomic
@@ -112,6 +109,11 @@ def auto_resume_work_session(*, session_id: int, now: datetime) -> TicketOutcome
     session = WorkSession.domain.alive().select_for_update().get(pk=session_id)
     if not apply_due_auto_resume(session, now=now):
         return None
+    return TicketOutcome(ticket, session)
+
+
+def _saved(ticket: Ticket, session: WorkSession) -> TicketOutcome:
+    session.save_with_history(update_fields=SESSION_FIELDS)
     return TicketOutcome(ticket, session)
 
 

@@ -108,35 +108,20 @@ def _set_item_status(ticket: Ticket, status: InventoryItemStatus) -> None:
 
 def _award_qc_pass_xp(ticket: Ticket, *, inspector: User, first_pass: bool, transition, at: datetime) -> None:
     xp_rules = active_rules().config.ticket_xp
-    award_xp(
-        user=ticket.technician,
-        kind=XpKind.TICKET_BASE_XP,
-        amount=ticket.xp_amount,
-        reference=f"ticket:{ticket.pk}:base",
-        ticket=ticket,
-        at=at,
-    )
+    _award(ticket, ticket.technician, XpKind.TICKET_BASE_XP, ticket.xp_amount, "base", at=at)
     if first_pass and _worked_within_plan(ticket):
-        award_xp(
-            user=ticket.technician,
-            kind=XpKind.TICKET_FIRST_PASS_BONUS,
-            amount=xp_rules.first_pass_bonus,
-            reference=f"ticket:{ticket.pk}:first_pass_bonus",
-            ticket=ticket,
-            at=at,
-        )
+        bonus = xp_rules.first_pass_bonus
+        _award(ticket, ticket.technician, XpKind.TICKET_FIRST_PASS_BONUS, bonus, "first_pass_bonus", at=at)
     _award_inspector_xp(ticket, inspector=inspector, amount=xp_rules.qc_status_update_xp, transition=transition, at=at)
 
 
 def _award_inspector_xp(ticket: Ticket, *, inspector: User, amount: int, transition, at: datetime) -> None:
-    award_xp(
-        user=inspector,
-        kind=XpKind.QC_STATUS_UPDATE,
-        amount=amount,
-        reference=f"ticket:{ticket.pk}:qc:{transition.pk}",
-        ticket=ticket,
-        at=at,
-    )
+    _award(ticket, inspector, XpKind.QC_STATUS_UPDATE, amount, f"qc:{transition.pk}", at=at)
+
+
+def _award(ticket: Ticket, user: User, kind: XpKind, amount: int, reference: str, *, at: datetime) -> None:
+    """The reference is unique per ledger entry, so a replayed QC decision never awards twice."""
+    award_xp(user=user, kind=kind, amount=amount, reference=f"ticket:{ticket.pk}:{reference}", ticket=ticket, at=at)
 
 
 def _worked_within_plan(ticket: Ticket) -> bool:

@@ -5,8 +5,8 @@ from django.db.models import Sum
 
 from apps.xp.models import XpEntry, XpKind
 
-# One statement per award: written, or left alone because `reference` already has its entry. (get_or_create took
-# four: a SELECT, then a savepoint around the INSERT; a QC pass awards three times.)
+# One statement per award: written, or left alone because `reference` already has its entry (a QC pass awards up
+# to three times, so a read-then-insert would triple its round trips).
 _INSERT_ONCE = f"""
     INSERT INTO {XpEntry._meta.db_table} (user_id, kind, amount, reference, ticket_id, created_at)
     VALUES (%s, %s, %s, %s, %s, %s)
