@@ -130,6 +130,8 @@ COMMAND_STALE_AFTER_SECONDS = env_int("COMMAND_STALE_AFTER_SECONDS", 5)
 COMMAND_MAX_ATTEMPTS = env_int("COMMAND_MAX_ATTEMPTS", 5)
 IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
+# How far in the past a service may say a command happened (`occurred_at`), measured from when it is stored.
+COMMAND_MAX_BACKDATE_SECONDS = env_int("COMMAND_MAX_BACKDATE_SECONDS", 600)
 # Off: a pause schedules no ETA job and beat's sweep alone resumes it (`make bench` measures the sweep this way).
 AUTO_RESUME_ETA = env_bool("AUTO_RESUME_ETA", default=True)
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")

@@ -5,17 +5,18 @@ import time
 from datetime import datetime
 
 from celery import shared_task
+from django.db.models.functions import Now
 
 from apps.commands.models import Command
 from apps.commands.system import auto_resume_key, submit_auto_resume
 from apps.common.tasks import TaskName
-from apps.common.time import utc_now
 from apps.ticket.models import WorkSession
 
 logger = logging.getLogger("ticketflow.timers")
 
 SWEEP_BATCH = 500
-# A message may arrive a little early (clock skew between hosts); wait that out rather than leave it to the sweep.
+# A message may arrive a little early (this host's clock ahead of PostgreSQL's); wait that out rather than leave it
+# to the sweep.
 EARLY_TOLERANCE_SECONDS = 5
 
 
@@ -23,42 +24,50 @@ EARLY_TOLERANCE_SECONDS = 5
 def auto_resume(session_id: int, deadline_iso: str) -> bool:
     """At a pause's deadline, submit the session's auto-resume command (idempotent per session and deadline).
 
-    A stale message (the session was resumed, stopped, or its deadline moved) does nothing.
+    Due-ness is judged by PostgreSQL's clock, whatever this host's says. A stale message (the session was resumed,
+    stopped, or its deadline moved) does nothing.
     """
     deadline = datetime.fromisoformat(deadline_iso)
-    row = WorkSession.domain.paused().filter(pk=session_id, auto_resume_at=deadline).values("ticket_id").first()
+    row = (
+        WorkSession.domain.paused()
+        .filter(pk=session_id, auto_resume_at=deadline)
+        .annotate(db_now=Now())
+        .values("ticket_id", "db_now")
+        .first()
+    )
     if row is None:
         return False
-    early = (deadline - utc_now()).total_seconds()
+    early = (deadline - row["db_now"]).total_seconds()
     if early > EARLY_TOLERANCE_SECONDS:
         return False  # far too early (a redelivery): the sweep resumes it on time
     if early > 0:
         time.sleep(early)
-    return submit_auto_resume(ticket_id=row["ticket_id"], session_id=session_id, auto_resume_at=deadline, now=utc_now())
+    return submit_auto_resume(ticket_id=row["ticket_id"], session_id=session_id, auto_resume_at=deadline)
 
 
 @shared_task(name=TaskName.SWEEP_DUE_AUTO_RESUMES, ignore_result=True)
 def sweep_due_auto_resumes() -> int:
-    """Submit the auto-resume of every paused session whose deadline has passed (an index scan).
+    """Submit the auto-resume of every paused session whose deadline has passed by PostgreSQL's clock (an index
+    scan).
 
     The guarantee behind the ETA job: lost, late or duplicated messages, restarted workers, a flushed Redis.
     Any number of sweeps may run at once; the commands' idempotency keys keep it to one resume per pause.
     """
-    now = utc_now()
-    due = WorkSession.domain.paused_due(now).order_by("auto_resume_at")
+    due = WorkSession.domain.paused_due(Now()).order_by("auto_resume_at")
     submitted = 0
     for session_id, ticket_id, deadline in due.values_list("pk", "ticket_id", "auto_resume_at")[:SWEEP_BATCH]:
-        if submit_auto_resume(ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, now=now):
+        if submit_auto_resume(ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline):
             submitted += 1
         elif (
             not Command.objects.pending().filter(idempotency_key__startswith=auto_resume_key(session_id, deadline))
-            and WorkSession.domain.paused_due(now).filter(pk=session_id, auto_resume_at=deadline).exists()
+            and WorkSession.domain.paused_due(Now()).filter(pk=session_id, auto_resume_at=deadline).exists()
         ):
-            # The earlier command finished yet the session is still due (it ran on a clock behind this one).
-            # Re-read after seeing it finished: it usually resumed the session since `due` was listed.
+            # The earlier command finished yet the session is still due: it was stored a moment before the
+            # deadline and found nothing to do. Re-read after seeing it finished: it usually resumed the session
+            # since `due` was listed.
             attempt = Command.objects.filter(idempotency_key__startswith=auto_resume_key(session_id, deadline)).count()
             submitted += submit_auto_resume(
-                ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, now=now, attempt=attempt
+                ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, attempt=attempt
             )
     if submitted:
         logger.info("auto-resumes submitted by the sweep", extra={"count": submitted})

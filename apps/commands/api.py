@@ -17,7 +17,6 @@ from apps.commands.representations import command_data
 from apps.commands.waiting import requested_wait, wait_until_final
 from apps.common.api import ListQuery, json_body, paginate
 from apps.common.problems import Problem
-from apps.common.time import utc_now
 from apps.ticket.api import TicketOut, WorkSessionOut
 
 router = Router(tags=["commands"])
@@ -42,6 +41,8 @@ class CommandOut(Schema):
     actor_id: int | None
     idempotency_key: str | None
     submitted_at: datetime
+    occurred_at: datetime
+    effective_at: datetime | None
     finished_at: datetime | None
     attempts: int
     result: CommandResult | None
@@ -70,6 +71,12 @@ def _request_body_schema() -> dict[str, Any]:
             "type": {"type": "string", "enum": [name]},
             **schema.get("properties", {}),
             "actor_id": {"type": "integer", "minimum": 1, "description": "service users only"},
+            "occurred_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "service users only: when the act happened (RFC 3339 with offset), at most 2 s ahead "
+                "of and COMMAND_MAX_BACKDATE_SECONDS behind the moment the command is stored",
+            },
         }
         schema["required"] = ["type", *schema.get("required", [])]
         schema["title"] = name
@@ -115,7 +122,6 @@ def submit(request):
         submitter=request.user,
         body=body,
         idempotency_key=request.headers.get("Idempotency-Key"),
-        now=utc_now(),
     )
     command = accepted.command
     logger.info(

@@ -1,8 +1,13 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
+from django.db.models.functions import Now
+
+# A service's clock may run a little ahead of PostgreSQL's; further ahead is a mistake, refused (API.md).
+OCCURRED_AT_MAX_AHEAD_SECONDS = 2
 
 
 class CommandStatus(models.TextChoices):
@@ -58,7 +63,12 @@ class Command(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
-    submitted_at = models.DateTimeField()
+    # Event time (DESIGN.md): instants from PostgreSQL's clock, never a host's.
+    submitted_at = models.DateTimeField(db_default=Now(), help_text="stored at (PostgreSQL's clock)")
+    occurred_at = models.DateTimeField(db_default=Now(), help_text="pressed at: submitted_at unless a service said")
+    effective_at = models.DateTimeField(
+        null=True, blank=True, help_text="judged as of: occurred_at, clamped up to the ticket's latest instant"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = CommandQuerySet.as_manager()
@@ -82,6 +92,18 @@ class Command(models.Model):
                 name="command_finished_iff_final",
                 condition=Q(status="pending", finished_at__isnull=True)
                 | Q(~Q(status="pending"), finished_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="command_effective_iff_judged",
+                condition=Q(status__in=["succeeded", "rejected"], effective_at__isnull=False)
+                | Q(status__in=["pending", "failed"], effective_at__isnull=True),
+            ),
+            models.CheckConstraint(
+                name="command_effective_not_before_occurred", condition=Q(effective_at__gte=F("occurred_at"))
+            ),
+            models.CheckConstraint(
+                name="command_occurred_not_ahead",
+                condition=Q(occurred_at__lte=F("submitted_at") + timedelta(seconds=OCCURRED_AT_MAX_AHEAD_SECONDS)),
             ),
             models.CheckConstraint(
                 name="command_error_iff_refused",

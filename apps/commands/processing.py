@@ -8,6 +8,8 @@ import logging
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef
+from django.db.models.functions import Now
 from pydantic import ValidationError
 
 from apps.commands.models import Command, CommandStatus
@@ -16,16 +18,18 @@ from apps.commands.registry import REGISTRY
 from apps.common.db import refusal_for
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_command_finished
-from apps.common.time import utc_now
 from apps.ticket.models import REFUSED_BY_GUARD
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
+from apps.ticket.selectors import latest_instant_on_ticket
 from apps.ticket.services_work_session import settle_due_auto_resumes
 
 logger = logging.getLogger("ticketflow.commands")
 
+OUTCOME_FIELDS = ["status", "result", "error_code", "error_message", "effective_at", "finished_at", "ticket_id"]
 
-def drain_lane(lane: str, *, clock=utc_now) -> int:
+
+def drain_lane(lane: str) -> int:
     """Apply every pending command of `lane` in order. Returns how many were applied.
 
     Stops as soon as the last applied command was the last one pending: a command committed after that has found
@@ -33,38 +37,43 @@ def drain_lane(lane: str, *, clock=utc_now) -> int:
     """
     applied, more = 0, True
     while more:
-        command, more = _apply_oldest(lane, now=None, clock=clock)
+        command, more = _apply_oldest(lane, now=None)
         applied += command is not None
     return applied
 
 
-def apply_next(lane: str, *, now: datetime | None = None, clock=utc_now) -> Command | None:
-    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty."""
-    return _apply_oldest(lane, now=now, clock=clock)[0]
+def apply_next(lane: str, *, now: datetime | None = None) -> Command | None:
+    """Apply the oldest pending command of `lane` in one durable transaction; None when the lane is empty.
+
+    `now` stands in for PostgreSQL's clock as the moment of processing (tests); it never moves the command's
+    effective instant, which comes from the command itself.
+    """
+    return _apply_oldest(lane, now=now)[0]
 
 
-def _apply_oldest(lane: str, *, now: datetime | None, clock) -> tuple[Command | None, bool]:
+def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, bool]:
     """Apply the oldest pending command of `lane`; also tell whether another one is pending behind it.
 
-    Reading the two oldest at once spares a drain a final, empty transaction. The command's time is read once the
-    lane is locked (`now`, if given, stands in for the clock): read before, a worker that waited for the lock would
-    apply its command at an instant earlier than the one applied meanwhile, and the session refuses events that go
-    back in time.
+    Everything is read after the lane lock, in one statement: the two oldest pending commands (two, to spare a
+    drain a final, empty transaction), PostgreSQL's clock, and the latest instant recorded on the command's ticket,
+    which the command's effective instant may not precede (DESIGN.md, event time).
     """
     with transaction.atomic(durable=True):
         lock_lane(lane)
-        now = clock() if now is None else now
         oldest_two = list(
-            Command.objects.oldest_pending_in_lane(lane).select_related("actor").select_for_update(of=("self",))[:2]
+            Command.objects.oldest_pending_in_lane(lane)
+            .annotate(db_now=Now(), latest_recorded=latest_instant_on_ticket(OuterRef("ticket_id")))
+            .select_related("actor")
+            .select_for_update(of=("self",))[:2]
         )
         if not oldest_two:
             return None, False
         command = oldest_two[0]
+        now = command.db_now if now is None else now
+        command.effective_at = max(filter(None, (command.occurred_at, command.latest_recorded)))
         command.attempts += 1
         _apply(command, now=now)
-        command.save(
-            update_fields=["status", "result", "error_code", "error_message", "attempts", "finished_at", "ticket_id"]
-        )
+        command.save(update_fields=[*OUTCOME_FIELDS, "attempts"])
         transaction.on_commit(lambda: announce_finished(command.id))
     _log_outcome(command, now)
     return command, len(oldest_two) > 1
@@ -76,6 +85,8 @@ def lock_lane(lane: str) -> None:
 
 
 def _apply(command: Command, *, now: datetime) -> None:
+    """Judge the command as of its `effective_at`; `now` (processing time) only stamps `finished_at`."""
+    at = command.effective_at
     command_type = REGISTRY.get(command.type)
     try:
         if command_type is None:
@@ -84,9 +95,9 @@ def _apply(command: Command, *, now: datetime) -> None:
         if command_type.public and not command.actor.has_role(*command_type.roles):
             raise DomainError(ErrorCode.FORBIDDEN, f"the actor's roles may not {command.type}")
         if command_type.settles_session:  # in a savepoint of its own: kept even if the command is refused
-            settle_due_auto_resumes(ticket_id=payload.ticket_id, technician_id=command.actor_id, now=now)
+            settle_due_auto_resumes(ticket_id=payload.ticket_id, at=at)
         with transaction.atomic():
-            outcome = command_type.handler(payload, command.actor, now)
+            outcome = command_type.handler(payload, command.actor, at)
     except DomainError as error:
         _finish(command, CommandStatus.REJECTED, now, error_code=error.code, message=error.message)
     except ValidationError as error:
@@ -102,7 +113,7 @@ def _apply(command: Command, *, now: datetime) -> None:
             message=f"refused by the database: {refusal.message}",
         )
     else:
-        _finish(command, CommandStatus.SUCCEEDED, now, result=result_data(outcome, now=now))
+        _finish(command, CommandStatus.SUCCEEDED, now, result=result_data(outcome, now=at))
         if outcome is not None and command.ticket_id is None:
             command.ticket_id = outcome.ticket.pk
 
@@ -125,14 +136,14 @@ def _finish(command: Command, status: str, now: datetime, *, result=None, error_
     command.finished_at = now
 
 
-def mark_failed(command_id, *, reason: str, now: datetime) -> None:
+def mark_failed(command_id, *, reason: str) -> None:
     """Infrastructure kept failing for this command: record it as `failed` (final) so its lane moves on."""
     with transaction.atomic():
         updated = (
             Command.objects.pending()
             .filter(id=command_id)
             .update(
-                status=CommandStatus.FAILED, error_code="internal_error", error_message=reason[:2000], finished_at=now
+                status=CommandStatus.FAILED, error_code="internal_error", error_message=reason[:2000], finished_at=Now()
             )
         )
     if updated:
@@ -143,8 +154,7 @@ def mark_failed(command_id, *, reason: str, now: datetime) -> None:
 
 
 def _log_outcome(command: Command, now: datetime) -> None:
-    # Clocks of the web and worker hosts may differ a little; a negative latency is skew, not speed.
-    latency = max(0.0, (now - command.submitted_at).total_seconds())
+    latency = max(0.0, (now - command.submitted_at).total_seconds())  # a `now` given by a test may precede it
     record_command_finished(command.type, command.status, latency)
     logger.info(
         "command %s",

@@ -111,7 +111,7 @@ def _session_stop(p: s.TicketRef, actor: User, at: datetime):
 
 
 def _auto_resume(p: s.WorkSessionAutoResume, actor: User | None, at: datetime):
-    return sessions.auto_resume_work_session(session_id=p.session_id, now=at)
+    return sessions.auto_resume_work_session(session_id=p.session_id, at=at)
 
 
 ADMIN = frozenset({Role.ADMIN})

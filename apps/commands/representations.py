@@ -12,6 +12,8 @@ def command_data(command: Command) -> dict:
         "actor_id": command.actor_id,
         "idempotency_key": command.idempotency_key,
         "submitted_at": isoformat_utc(command.submitted_at),
+        "occurred_at": isoformat_utc(command.occurred_at),
+        "effective_at": isoformat_utc(command.effective_at),
         "finished_at": isoformat_utc(command.finished_at),
         "attempts": command.attempts,
         "result": command.result,

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 
 from apps.common.append_only import AppendOnlyModel
 from apps.rules.config import DEFAULT_CONFIG
@@ -14,7 +15,7 @@ class RulesVersion(AppendOnlyModel):
 
     version = models.PositiveIntegerField(unique=True)
     config = models.JSONField(default=default_config)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(db_default=Now())  # PostgreSQL's clock: a rules change enters accounting
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -8,8 +9,11 @@ from apps.rules.models import RulesVersion
 from apps.rules.selectors import publish_active_version
 
 
-def change_rules(*, config: Any, reason: str, changed_by: User | None) -> RulesVersion:
-    """Append a new rules version (validated first). The caller schedules the re-derivation jobs."""
+def change_rules(*, config: Any, reason: str, changed_by: User | None, at: datetime | None = None) -> RulesVersion:
+    """Append a new rules version (validated first). The caller schedules the re-derivation jobs.
+
+    The change takes effect at PostgreSQL's clock when it is stored, or at `at` where a test sets the time.
+    """
     parsed = parse_config(config)
     with transaction.atomic():
         # Serialise concurrent changes so versions stay gapless and strictly increasing.
@@ -17,7 +21,11 @@ def change_rules(*, config: Any, reason: str, changed_by: User | None) -> RulesV
             cursor.execute(f"LOCK TABLE {RulesVersion._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
         latest = RulesVersion.objects.order_by("-version").values_list("version", flat=True).first() or 0
         row = RulesVersion.objects.create(
-            version=latest + 1, config=parsed.model_dump(), reason=reason, created_by=changed_by
+            version=latest + 1,
+            config=parsed.model_dump(),
+            reason=reason,
+            created_by=changed_by,
+            **({} if at is None else {"created_at": at}),
         )
         transaction.on_commit(lambda: publish_active_version(row.pk))
     return row

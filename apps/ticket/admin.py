@@ -7,6 +7,7 @@ commands. The admin's only workflow write is approving reviews from the review q
 
 from django.contrib import admin, messages
 from django.db.models import F
+from django.db.models.functions import Now
 
 from apps.accounts.models import Role
 from apps.commands.intake import submit_command
@@ -132,7 +133,7 @@ class TicketAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Write only what this form owns, so a concurrent command's status or metrics change is never overwritten.
-        obj.updated_at = utc_now()
+        obj.updated_at = Now()
         obj.save(update_fields=["title", "updated_at"])
 
 
@@ -170,7 +171,6 @@ class TicketReviewQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Approve review (queues ticket.approve_review commands)", permissions=["approve"])
     def approve_review(self, request, queryset):
         """Bulk approval goes through the command pipeline, like any upstream system: ordered, logged, counted."""
-        now = utc_now()
         queued, refused = [], []
         for ticket_id in queryset.values_list("pk", flat=True):
             try:
@@ -178,7 +178,6 @@ class TicketReviewQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     submitter=request.user,
                     body={"type": "ticket.approve_review", "ticket_id": ticket_id},
                     idempotency_key=None,
-                    now=now,
                 )
             except Problem as exc:
                 refused.append(f"#{ticket_id}: {exc.detail}")

@@ -41,6 +41,9 @@ class Guard:
     # Composite foreign keys, created in migration 0002.
     SPEC_PART_BELONGS_TO_ITEM = "ticket_part_spec_part_belongs_to_item"
     SPEC_ITEM_MATCHES_TICKET = "ticket_part_spec_item_matches_ticket"
+    # Triggers refusing a history row dated before one already there, created in migration 0004.
+    TICKET_HISTORY_IN_ORDER = "ticket_transition_in_order"
+    SESSION_HISTORY_IN_ORDER = "work_session_transition_in_order"
 
 
 # The refusal each guard's violation becomes (apps.common.db.refusing_on_violation): never a 500 or a retry.
@@ -57,6 +60,8 @@ REFUSED_BY_GUARD: dict[str, tuple[ErrorCode, str]] = {
     ),
     Guard.SPEC_PART_BELONGS_TO_ITEM: (ErrorCode.INVALID_PART, "a part does not belong to the ticket's item"),
     Guard.SPEC_ITEM_MATCHES_TICKET: (ErrorCode.INVALID_PART, "a part spec's item is not the ticket's item"),
+    Guard.TICKET_HISTORY_IN_ORDER: (ErrorCode.INVALID_TRANSITION, "a ticket event cannot precede the previous one"),
+    Guard.SESSION_HISTORY_IN_ORDER: (ErrorCode.INVALID_TRANSITION, "a session event cannot precede the previous one"),
 }
 
 

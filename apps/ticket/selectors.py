@@ -1,12 +1,16 @@
-"""Reads of a technician's pause budget over the stored session history. The arithmetic is in `pause_budget`."""
+"""Reads over the stored histories: a technician's pause budget (the arithmetic is in `pause_budget`) and the latest
+instant recorded on a ticket."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.db.models import Subquery
+from django.db.models.functions import Greatest
+
 from apps.rules.config import WorkSessionConfig
 from apps.rules.selectors import active_rules
 from apps.ticket import pause_budget
-from apps.ticket.models import SessionStatus, WorkSession, WorkSessionTransition
+from apps.ticket.models import SessionStatus, TicketTransition, WorkSession, WorkSessionTransition
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,13 @@ def deadline_for_pause(
     remaining = pause_budget.remaining_in_day(earlier, day, zone, limit=limit, now=paused_at)
     deadline = pause_budget.exhaustion_instant(paused_at=paused_at, limit=limit, zone=zone, earlier_pauses=earlier)
     return deadline, remaining
+
+
+def latest_instant_on_ticket(ticket_id) -> Greatest:
+    """The latest instant recorded in a ticket's history or its sessions' (an expression; `ticket_id` may be an
+    OuterRef). A command on the ticket takes effect no earlier, so no history ever goes backwards."""
+    on_ticket = TicketTransition.objects.filter(ticket_id=ticket_id).order_by("-created_at").values("created_at")
+    on_sessions = (
+        WorkSessionTransition.objects.filter(session__ticket_id=ticket_id).order_by("-event_at").values("event_at")
+    )
+    return Greatest(Subquery(on_ticket[:1]), Subquery(on_sessions[:1]))

@@ -9,10 +9,9 @@ late the job ran. Budget reads are in `selectors`, the arithmetic in `pause_budg
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 
 from apps.accounts.models import User
-from apps.common.db import refusing_on_violation
+from apps.common.db import database_now, refusing_on_violation
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_auto_resume_lateness
 from apps.common.time import isoformat_utc
@@ -27,11 +26,16 @@ SESSION_FIELDS = ["status", "active_seconds", "auto_resume_at", "ended_at", "upd
 AUTO_RESUME_REASON = "daily_pause_limit_reached"
 
 
-def apply_due_auto_resume(session: WorkSession, *, now: datetime) -> bool:
-    """Resume a paused session whose budget ran out by `now`, recorded at the deadline. Caller holds the locks."""
-    if session.status != SessionStatus.PAUSED or session.auto_resume_at is None or session.auto_resume_at > now:
+def apply_due_auto_resume(session: WorkSession, *, at: datetime) -> bool:
+    """Resume a paused session whose budget ran out by `at`, recorded at the deadline. Caller holds the locks.
+
+    `at` is the instant the caller acts as of (a command's effective instant): a stop pressed before the deadline
+    meets the session still paused, however late it is applied.
+    """
+    if session.status != SessionStatus.PAUSED or session.auto_resume_at is None or session.auto_resume_at > at:
         return False
     scheduled_for = session.auto_resume_at
+    applied_at = database_now()
     session.resume(
         actor=None,
         at=scheduled_for,
@@ -39,11 +43,11 @@ def apply_due_auto_resume(session: WorkSession, *, now: datetime) -> bool:
             "auto_resumed": True,
             "reason": AUTO_RESUME_REASON,
             "scheduled_for": isoformat_utc(scheduled_for),
-            "applied_at": isoformat_utc(now),
+            "applied_at": isoformat_utc(applied_at),
         },
     )
     session.save_with_history(update_fields=SESSION_FIELDS)
-    lateness = (now - scheduled_for).total_seconds()
+    lateness = (applied_at - scheduled_for).total_seconds()
     transaction.on_commit(lambda: record_auto_resume_lateness(lateness))
     return True
 
@@ -95,8 +99,8 @@ def stop_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOut
 
 
 @transaction.atomic
-def auto_resume_work_session(*, session_id: int, now: datetime) -> TicketOutcome | None:
-    """The scheduled enforcement: resume the session at its deadline if it is still paused and due.
+def auto_resume_work_session(*, session_id: int, at: datetime) -> TicketOutcome | None:
+    """The scheduled enforcement: resume the session at its deadline if it is still paused and due by `at`.
 
     Idempotent: a session already resumed, stopped or not yet due is left alone (returns None).
     """
@@ -107,7 +111,7 @@ def auto_resume_work_session(*, session_id: int, now: datetime) -> TicketOutcome
     ticket = lock_ticket(ticket_id)
     lock_technician(technician_id)
     session = WorkSession.domain.alive().select_for_update().get(pk=session_id)
-    if not apply_due_auto_resume(session, now=now):
+    if not apply_due_auto_resume(session, at=at):
         return None
     return TicketOutcome(ticket, session)
 
@@ -126,18 +130,18 @@ def _lock_open_session(ticket_id: int, actor: User, *, at: datetime) -> tuple[Ti
         raise DomainError(ErrorCode.NO_OPEN_SESSION, "the ticket has no open work session")
     if session.technician_id != actor.pk:
         raise DomainError(ErrorCode.NOT_ASSIGNED_TECHNICIAN, "only the session's technician controls it")
-    apply_due_auto_resume(session, now=at)
+    apply_due_auto_resume(session, at=at)
     return ticket, session
 
 
-def settle_due_auto_resumes(*, ticket_id: int, technician_id: int | None, now: datetime) -> int:
-    """Apply any due auto-resume of the ticket's session or the technician's before a command touches them.
+def settle_due_auto_resumes(*, ticket_id: int, at: datetime) -> int:
+    """Apply a due auto-resume of the ticket's session before a command as of `at` touches it: only one whose
+    deadline came by `at`. Sessions of other tickets are left to their own lanes.
 
     Run in its own savepoint ahead of the command, so the resume stands even if the command is then refused.
     """
-    touched = Q(ticket_id=ticket_id) | Q(technician_id=technician_id) if technician_id else Q(ticket_id=ticket_id)
-    due = list(WorkSession.domain.paused_due(now).filter(touched).values_list("pk", flat=True))
+    due = list(WorkSession.domain.paused_due(at).filter(ticket_id=ticket_id).values_list("pk", flat=True))
     if not due:
         return 0  # the usual case: no savepoint round trips for nothing
     with transaction.atomic():
-        return sum(auto_resume_work_session(session_id=session_id, now=now) is not None for session_id in due)
+        return sum(auto_resume_work_session(session_id=session_id, at=at) is not None for session_id in due)
