@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 
 from apps.common.time import utc_now
+from tests.support.bulk import user_insert
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,10 @@ class Builder:
         with transaction.atomic():
             for n, role in enumerate(("admin", "master", "qc_inspector"), start=1):
                 tokens[role] = self.token("staff", n)
-                ids[role] = _scalar(
-                    """
-                    INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email,
-                                               is_staff, is_active, date_joined, roles, is_service)
-                    VALUES ('!', false, %(name)s, '', '', '', false, true, %(at)s, ARRAY[%(role)s]::varchar(20)[],
-                            false)
-                    RETURNING id
-                    """,
-                    {"name": f"bench-{role}", "role": role, "at": at},
+                statement, defaults = user_insert(
+                    username="%(name)s", roles="ARRAY[%(role)s]::varchar(20)[]", returning="RETURNING id"
                 )
+                ids[role] = _scalar(statement, {"name": f"bench-{role}", "role": role, "at": at, **defaults})
                 _execute(
                     """
                     INSERT INTO accounts_apitoken (token_hash, hint, created_at, revoked_at, user_id)
@@ -146,16 +141,12 @@ class Builder:
         return created
 
     def _technicians(self, params: dict, *, with_tokens: bool) -> None:
-        _execute(
-            """
-            INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff,
-                                       is_active, date_joined, roles, is_service)
-            SELECT '!', false, 'bench-' || %(tag)s || '-tech-' || g, '', '', '', false, true, %(at)s,
-                   ARRAY['technician']::varchar(20)[], false
-            FROM generate_series(%(lo)s, %(hi)s) AS g
-            """,
-            params,
+        statement, defaults = user_insert(
+            username="'bench-' || %(tag)s || '-tech-' || g",
+            roles="ARRAY['technician']::varchar(20)[]",
+            source="FROM generate_series(%(lo)s, %(hi)s) AS g",
         )
+        _execute(statement, {**params, **defaults})
         if with_tokens:
             _execute(
                 """

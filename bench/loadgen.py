@@ -43,8 +43,8 @@ class Pacer:
 
     A client that falls behind sends at once (it never skips), so the offered rate is at most `rate`. The clock
     starts with the first request, not when the pacer is made: building the clients takes a while (an httpx
-    client builds an SSL context), and every slot already past then would go out at once, a burst of dozens of
-    requests at a phase's start that used to make up the whole latency tail of a paced phase.
+    client builds an SSL context), and every slot already past would go out at once, a burst of dozens of
+    requests at a phase's start that would make up the whole latency tail of a paced phase.
     """
 
     def __init__(self, rate: float, clients: int):

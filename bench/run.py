@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.context import Context, Params
-from bench.stack import ROOT, MemorySampler, Stack, StackSettings
+from bench.stack import MemorySampler, Stack, StackSettings
+from tests.support.logs import ROOT
 
 SCENARIOS = ("baselines", "throughput", "auto_resume", "scale")
 

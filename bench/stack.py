@@ -1,8 +1,9 @@
 """The harness's own stack: a fresh database, gunicorn, one Celery worker and beat, on a Redis database of its own.
 
-Every child runs in a session of its own, so stopping one stops its whole tree (gunicorn workers, pool processes)
-and nothing else. Teardown drops only the databases this run created and deletes only the Redis keys that carry
-this run's id: the PostgreSQL and Redis servers are shared with other people.
+The children are started and stopped by the test suite's launcher (tests/support/processes.py): each runs in a
+session of its own, so stopping one stops its whole tree (gunicorn workers, pool processes) and nothing else.
+Teardown drops only the databases this run created and deletes only the Redis keys that carry this run's id: the
+PostgreSQL and Redis servers are shared with other people.
 """
 
 import contextlib
@@ -11,21 +12,26 @@ import os
 import re
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psycopg
 import redis
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tests.support.processes import (
+    ProcessTree,
+    Web,
+    beat_argv,
+    free_port,
+    migrate,
+    node_name,
+    wait_worker_ready,
+    worker_argv,
+)
+
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SAFE_DB_NAME = re.compile(r"^[a-z][a-z0-9_]*bench[a-z0-9_]*$")
 
@@ -114,51 +120,6 @@ class StackSettings:
         return env
 
 
-class Child:
-    """One process tree, started in a session of its own and logged to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Child":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def members(self) -> list[int]:
-        return session_members(self.pid) if self.proc is not None else []
-
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM the tree (warm shutdown: in-flight work finishes), SIGKILL whatever is left after `timeout`."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            _signal_group(self.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=timeout)
-        _signal_group(self.pid, signal.SIGKILL)  # stray pool processes whose parent is gone
-        self.proc.wait(timeout=10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
 class Stack:
     """Database, web, worker and beat for one benchmark run. Use as a context manager: exit tears it all down."""
 
@@ -166,7 +127,7 @@ class Stack:
         self.settings = settings
         self.say = say
         self.port = free_port()
-        self.children: dict[str, Child] = {}
+        self.children: dict[str, ProcessTree] = {}
         self.databases: list[str] = []
         self._log_names: set[str] = set()
 
@@ -176,7 +137,7 @@ class Stack:
 
     @property
     def worker_node(self) -> str:
-        return f"bench-{self.settings.run_id}@{socket.gethostname()}"
+        return node_name(f"bench-{self.settings.run_id}")
 
     def __enter__(self) -> "Stack":
         return self
@@ -195,112 +156,61 @@ class Stack:
         self.databases.remove(name)
 
     def migrate(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.settings.env(),
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+        migrate(self.settings.env())
 
     def start_web(self) -> None:
         s = self.settings
-        argv = [
-            str(BIN / "gunicorn"),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            # The Procfile's settings: gthread, so a long-poll holds a thread, not a process.
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(s.web_workers),
-            "--threads",
-            str(s.web_threads),
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "40",
-            "--access-logfile",
-            "-",
-        ]
-        self.start("web", argv)
-        wait_until(lambda: self._healthy(), what="gunicorn /healthz", timeout=60, child=self.children["web"])
+        web = Web(
+            self._log_name("web"),
+            s.env(),
+            port=self.port,
+            workers=s.web_workers,
+            threads=s.web_threads,
+            graceful_timeout=40,
+            extra=("--timeout", "60", "--access-logfile", "-"),
+            log_dir=s.log_dir,
+        )
+        self.children["web"] = web.start()
+        web.wait_ready()
 
     def start_worker(self, **extra_env: str) -> None:
-        queues = ",".join([*self.settings.queues.values(), self.settings.noop_queue])
-        argv = [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queues,
-            "-c",
-            str(self.settings.worker_concurrency),
-            "-E",
-            "--loglevel",
-            "INFO",
-            "-n",
-            self.worker_node,
-            # Other runs may share this Redis database: neither sync with nor listen to their workers.
-            "--without-mingle",
-            "--without-gossip",
-            # The Celery baseline's no-op task, on a queue of its own (idle but for that baseline).
-            "-I",
-            "bench.noop",
-        ]
-        self.start("worker", argv, **extra_env)
-        self.wait_worker_ready("worker", self.worker_node)
+        queues = [*self.settings.queues.values(), self.settings.noop_queue]
+        # -E: task events; -I: the Celery baseline's no-op task, on a queue of its own (idle but for that baseline).
+        argv = worker_argv(
+            self.worker_node, queues, concurrency=self.settings.worker_concurrency, extra=("-E", "-I", "bench.noop")
+        )
+        child = self.start("worker", argv, **extra_env)
+        wait_worker_ready(child, self.worker_node, broker_url=self.settings.redis_url, timeout=90)
 
     def restart_worker(self, **extra_env: str) -> None:
         self.children.pop("worker").stop()
         self.start_worker(**extra_env)
 
     def start_beat(self) -> None:
-        argv = [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "beat",
-            "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
-            "--loglevel",
-            "INFO",
-            "--pidfile=",
-        ]
-        child = self.start("beat", argv)
+        child = self.start("beat", beat_argv())
         time.sleep(1.0)
         if not child.running:
             raise RuntimeError(f"beat exited at start:\n{child.log_tail()}")
 
-    def start(self, name: str, argv: list[str], **extra_env: str) -> Child:
+    def start(self, name: str, argv: list[str], **extra_env: str) -> ProcessTree:
+        env = self.settings.env(**extra_env)
+        child = ProcessTree(self._log_name(name), argv, env, log_dir=self.settings.log_dir).start()
+        self.children[name] = child
+        return child
+
+    def _log_name(self, name: str) -> str:
+        """The name itself, or `<name>-<n>` for a process started again (each start logs to a file of its own)."""
         log_name, n = name, 1
-        while log_name in self._log_names:  # a restarted process logs to a file of its own
+        while log_name in self._log_names:
             n += 1
             log_name = f"{name}-{n}"
         self._log_names.add(log_name)
-        child = Child(log_name, argv, self.settings.env(**extra_env), self.settings.log_dir).start()
-        self.children[name] = child
-        return child
+        return log_name
 
     def stop(self, name: str) -> None:
         child = self.children.pop(name, None)
         if child is not None:
             child.stop()
-
-    def wait_worker_ready(self, name: str, node: str) -> None:
-        from config.celery import app
-
-        child = self.children[name]
-        wait_until(
-            lambda: bool(app.control.ping(destination=[node], timeout=0.5)),
-            what=f"celery worker {node}",
-            timeout=90,
-            child=child,
-        )
 
     def cpu_snapshot(self) -> dict[str, dict[int, float]]:
         """CPU seconds used so far by each process of web, worker, and this run's PostgreSQL backends."""
@@ -362,16 +272,8 @@ class Stack:
                 self.say(f"[red]could not drop database {name}: {exc}[/red]")
         self.databases.clear()
 
-    # --- helpers -----------------------------------------------------------------------------------------
 
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-
-# --- PostgreSQL, Redis, ports ----------------------------------------------------------------------------------
+# --- PostgreSQL and Redis --------------------------------------------------------------------------------------
 
 
 def admin_connection() -> psycopg.Connection:
@@ -420,45 +322,7 @@ def _close_django_connections() -> None:
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check, *, what: str, timeout: float, child: Child | None = None, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child is not None and not child.running:
-            raise RuntimeError(f"{what}: the process exited:\n{child.log_tail()}")
-        if check():
-            return
-        time.sleep(interval)
-    raise RuntimeError(f"{what} not ready after {timeout:.0f} s" + (f":\n{child.log_tail()}" if child else ""))
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 # --- memory of process trees (/proc; psutil is not a dependency) ----------------------------------------------------
-
-
-def session_members(leader: int) -> list[int]:
-    """Every live process in the session `leader` started (it called setsid, so the session id is its pid)."""
-    members = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # state, ppid, pgrp, session, ...
-        if int(fields[3]) == leader:
-            members.append(int(entry.name))
-    return members
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -490,7 +354,7 @@ class MemorySampler:
     The trees' members are listed again (a walk over /proc) only every `rescan` seconds, to keep the sampler cheap.
     """
 
-    def __init__(self, children: dict[str, Child], interval: float = 0.25, rescan: float = 2.0):
+    def __init__(self, children: dict[str, ProcessTree], interval: float = 0.25, rescan: float = 2.0):
         self.children = children
         self.interval, self.rescan = interval, rescan
         self.peak_sum_kib = dict.fromkeys(children, 0)

@@ -1,20 +1,17 @@
 import time
 
-import httpx
 import pytest
 
-from apps.accounts.models import ApiToken
 from apps.commands.models import Command
-from tests.factories import (
+from tests.support.api import LiveClient
+from tests.support.factories import (
     AdminFactory,
     InspectorFactory,
     MasterFactory,
     TechnicianFactory,
     UserFactory,
 )
-from tests.processes import Worker, purge_test_queues
-
-FINAL = {"succeeded", "rejected", "failed"}
+from tests.support.processes import Worker, purge_test_queues
 
 
 @pytest.fixture(scope="session")
@@ -43,41 +40,6 @@ def worker(_session_worker):
     time.sleep(0.3)  # a task taken just before the purge finishes its one short transaction
 
 
-class Client:
-    """An upstream system talking HTTP to the live server."""
-
-    def __init__(self, base_url: str, token: str):
-        self.http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=40)
-
-    def command(self, body: dict, *, key: str | None = None, wait: int | None = None) -> httpx.Response:
-        headers = {}
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        if wait is not None:
-            headers["Prefer"] = f"wait={wait}"
-        return self.http.post("/api/v1/commands", json=body, headers=headers)
-
-    def run(self, body: dict, *, timeout: float = 20) -> dict:
-        """Submit and wait for the final outcome."""
-        response = self.command(body)
-        assert response.status_code in (200, 202), response.text
-        return self.wait_final(response.json()["id"], timeout=timeout)
-
-    def wait_final(self, command_id: str, *, timeout: float = 20) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            command = self.get(f"/api/v1/commands/{command_id}")
-            if command["status"] in FINAL:
-                return command
-            time.sleep(0.05)
-        raise AssertionError(f"command {command_id} still pending after {timeout}s: {command}")
-
-    def get(self, path: str, **params) -> dict:
-        response = self.http.get(path, params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
 @pytest.fixture
 def people(transactional_db):
     return {
@@ -91,4 +53,4 @@ def people(transactional_db):
 
 @pytest.fixture
 def clients(live_server, people):
-    return {role: Client(live_server.url, ApiToken.issue(user)[1]) for role, user in people.items()}
+    return {role: LiveClient.of(live_server.url, user) for role, user in people.items()}

@@ -12,8 +12,8 @@ from django.conf import settings
 from apps.common.tasks import TaskName
 from apps.common.time import isoformat_utc, utc_now
 from apps.ticket.models import WorkSession, WorkSessionTransition
-from tests.e2e.builders import assigned_tickets
-from tests.processes import Beat
+from tests.support.builders import assigned_tickets
+from tests.support.processes import Beat, running, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -41,12 +41,14 @@ def paused_session(worker, clients, people):
 
 
 def wait_running(session_id: int, timeout: float) -> datetime:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if WorkSession.objects.filter(pk=session_id, status="running").exists():
-            return utc_now()
-        time.sleep(0.02)
-    raise AssertionError(f"session {session_id} still paused after {timeout}s")
+    """Wait for the session to run again; returns when that was seen."""
+    wait_until(
+        lambda: WorkSession.objects.filter(pk=session_id, status="running").exists(),
+        what=f"session {session_id} to resume",
+        timeout=timeout,
+        interval=0.02,
+    )
+    return utc_now()
 
 
 def auto_resumes(session_id: int) -> list[WorkSessionTransition]:
@@ -80,27 +82,21 @@ def test_a_spent_budget_resumes_the_session_on_time_and_exactly(paused_session, 
 
 
 def test_a_worker_killed_before_the_deadline_resumes_it_at_restart(paused_session, worker):
-    beat = Beat().start()
-    try:
+    with running(Beat()):
         _, session_id, deadline = paused_session()
         worker.kill()  # the ETA message dies with it
         time.sleep(max(0.0, (deadline - utc_now()).total_seconds()) + 5)
         assert WorkSession.objects.get(pk=session_id).status == "paused"
         worker.start()
         wait_running(session_id, timeout=15)
-    finally:
-        beat.stop()
     assert_resumed_at_the_deadline(session_id, deadline)
 
 
 def test_a_flushed_redis_still_resumes_on_time_through_the_sweep(paused_session):
     _, session_id, deadline = paused_session()
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the queued ETA message is gone
-    beat = Beat().start()
-    try:
+    with running(Beat()):
         wait_running(session_id, timeout=BUDGET + 15)
-    finally:
-        beat.stop()
     assert_resumed_at_the_deadline(session_id, deadline)
 
 
@@ -121,11 +117,7 @@ def test_a_duplicated_eta_message_resumes_once(paused_session):
 def test_two_beats_at_once_still_resume_once(paused_session):
     _, session_id, deadline = paused_session()
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # leave it to the sweeps alone
-    beats = [Beat(name=f"beat-{n}-{settings.RUN_ID}").start() for n in range(2)]
-    try:
+    with running(*(Beat(name=f"beat-{n}-{settings.RUN_ID}") for n in range(2))):
         wait_running(session_id, timeout=BUDGET + 15)
         time.sleep(3)  # several sweep rounds from both beats
-    finally:
-        for beat in beats:
-            beat.stop()
     assert_resumed_at_the_deadline(session_id, deadline)

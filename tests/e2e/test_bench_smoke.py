@@ -2,14 +2,14 @@
 with no error and no failed check, and cleans up after itself. A harness that rots is found here, not on the day
 someone needs figures."""
 
-import subprocess
-import sys
+import os
 
 import psycopg
 import pytest
 from django.conf import settings
 
-from tests.processes import ROOT
+from tests.support.logs import ROOT
+from tests.support.processes import run_python
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +23,16 @@ def committed_outputs() -> dict:
 def test_the_benchmark_smoke_run_passes_and_leaves_nothing_behind():
     db_name = f"ticketflow_bench_smoke_{settings.RUN_ID}"
     before = committed_outputs()
-    result = subprocess.run(
-        [sys.executable, "bench/run.py", "--smoke", "--db-name", db_name, "--redis-db", "12"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_python(
+        "bench/run.py",
+        "--smoke",
+        "--db-name",
+        db_name,
+        "--redis-db",
+        "12",
+        env=dict(os.environ),
         timeout=900,
+        check=False,
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-3000:]}"
     assert "ticketflow benchmarks (smoke)" in result.stdout

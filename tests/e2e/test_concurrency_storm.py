@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from apps.accounts.models import ApiToken
 from apps.audit.invariants import find_violations
 from apps.commands.models import Command
 from apps.common.time import utc_now
-from tests.e2e.builders import assigned_tickets
-from tests.e2e.conftest import Client
-from tests.factories import TechnicianFactory
+from tests.support.api import LiveClient
+from tests.support.builders import assigned_tickets
+from tests.support.factories import TechnicianFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -58,7 +57,7 @@ def run_storm(live_server, people, settings, *, seconds: float, clients: int = 6
     technicians = [people["tech"], *(TechnicianFactory() for _ in range(3))]
     tickets = assigned_tickets(6, admin=people["admin"], master=people["master"], technicians=technicians)
     ticket_ids = [ticket_id for ticket_id, _ in tickets]
-    client_of = {user.pk: Client(live_server.url, ApiToken.issue(user)[1]) for user in [*technicians, *people.values()]}
+    client_of = {user.pk: LiveClient.of(live_server.url, user) for user in [*technicians, *people.values()]}
     senders = list(client_of.values())
     by_role = {
         "work_session": [client_of[t.pk] for t in technicians],

@@ -1,27 +1,23 @@
 """Nothing is lost or applied twice when the worker is SIGKILLed or Redis forgets its queues."""
 
-import time
-
 import pytest
 import redis
 from django.conf import settings
 
-from apps.accounts.models import ApiToken
 from apps.commands.models import Command
-from apps.ticket.models import TicketTransition, WorkSessionTransition
-from tests.e2e.builders import assigned_tickets
-from tests.e2e.conftest import Client
-from tests.processes import Beat
+from tests.support.api import LiveClient
+from tests.support.builders import assigned_tickets
+from tests.support.lives import LIFE_TICKET_ACTIONS, PAUSE_LIFE, PAUSE_LIFE_SESSIONS
+from tests.support.processes import Beat, running, wait_until
+from tests.support.records import session_actions, ticket_actions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-STEPS = ["ticket.start", "work_session.pause", "work_session.resume", "work_session.stop", "ticket.to_waiting_qc"]
-
 
 def submit_lives(live_server, tickets) -> list[str]:
-    clients = {tech.pk: Client(live_server.url, ApiToken.issue(tech)[1]) for _, tech in tickets}
+    clients = {tech.pk: LiveClient.of(live_server.url, tech) for _, tech in tickets}
     ids = []
-    for command_type in STEPS:
+    for command_type in PAUSE_LIFE:
         for ticket_id, tech in tickets:
             response = clients[tech.pk].command({"type": command_type, "ticket_id": ticket_id})
             assert response.status_code == 202, response.text
@@ -33,27 +29,19 @@ def count_final(ids) -> int:
     return Command.objects.filter(id__in=ids).exclude(status="pending").count()
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def recover_with_beat(worker, ids, what: str) -> None:
+    """Beat's stale-command sweep re-queues what the worker lost; the restarted worker applies every command."""
+    with running(Beat()):
+        worker.start()
+        wait_until(lambda: count_final(ids) == len(ids), what=what, timeout=90, interval=0.1)
 
 
 def assert_every_life_applied_once(tickets, ids):
     statuses = list(Command.objects.filter(id__in=ids).values_list("status", flat=True))
     assert statuses.count("succeeded") == len(ids), {s: statuses.count(s) for s in set(statuses)}
     for ticket_id, _ in tickets:
-        actions = list(TicketTransition.domain.history_for_ticket(ticket_id).values_list("action", flat=True))
-        assert actions == ["created", "review_approved", "assigned", "started", "to_waiting_qc"]
-        session = list(
-            WorkSessionTransition.objects.filter(session__ticket_id=ticket_id)
-            .order_by("event_at", "id")
-            .values_list("action", flat=True)
-        )
-        assert session == ["started", "paused", "resumed", "stopped"]
+        assert ticket_actions(ticket_id) == LIFE_TICKET_ACTIONS
+        assert session_actions(ticket_id) == PAUSE_LIFE_SESSIONS[0]
 
 
 def test_a_worker_killed_mid_backlog_loses_and_doubles_nothing(worker, live_server, people):
@@ -63,17 +51,12 @@ def test_a_worker_killed_mid_backlog_loses_and_doubles_nothing(worker, live_serv
     assert count_final(ids) == 0
 
     worker.start()
-    wait_for(lambda: count_final(ids) >= 40, 60, "the worker to get going")
+    wait_until(lambda: count_final(ids) >= 40, what="the worker to get going", timeout=60, interval=0.1)
     worker.kill()  # SIGKILL mid-backlog: in-flight transactions roll back, reserved messages are stranded
     stranded = len(ids) - count_final(ids)
     assert stranded > 0
 
-    beat = Beat().start()  # the stale-command sweep re-queues what the dead worker held
-    try:
-        worker.start()
-        wait_for(lambda: count_final(ids) == len(ids), 90, "every command to be final")
-    finally:
-        beat.stop()
+    recover_with_beat(worker, ids, "every command to be final")
     assert_every_life_applied_once(tickets, ids)
 
 
@@ -84,10 +67,5 @@ def test_commands_survive_redis_forgetting_its_queues(worker, live_server, peopl
     # The test suite's own Redis database only: FLUSHALL would also wipe a developer's running stack.
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
-    beat = Beat().start()
-    try:
-        worker.start()
-        wait_for(lambda: count_final(ids) == len(ids), 90, "the sweep to re-queue and apply every command")
-    finally:
-        beat.stop()
+    recover_with_beat(worker, ids, "the sweep to re-queue and apply every command")
     assert_every_life_applied_once(tickets, ids)

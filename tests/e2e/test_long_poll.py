@@ -1,13 +1,12 @@
 """`Prefer: wait=N` answers 200 with the final command once a worker has applied it."""
 
-import json
 import statistics
 import time
 
 import pytest
 
-from tests.e2e.builders import assigned_tickets
-from tests.processes import LOG_DIR
+from tests.support.builders import assigned_tickets
+from tests.support.logs import write_figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -37,9 +36,7 @@ def test_prefer_wait_returns_the_final_command(worker, live_server, people, clie
         "p99_ms": round(timings[int(len(timings) * 0.99) - 1], 1),
         "max_ms": round(timings[-1], 1),
     }
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    (LOG_DIR / "long-poll-figures.json").write_text(json.dumps(figures))
-    print("Prefer: wait=5 submit→200 timings:", figures)
+    write_figures("long-poll-figures", figures)  # Prefer: wait=5, submit → 200
 
 
 def test_prefer_wait_gives_up_with_202_when_nothing_applies_it(live_server, clients, people):

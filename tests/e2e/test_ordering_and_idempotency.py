@@ -5,16 +5,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from apps.accounts.models import ApiToken
 from apps.commands.models import Command
-from apps.ticket.models import Ticket, TicketTransition, WorkSessionTransition
-from tests.e2e.builders import assigned_tickets
-from tests.e2e.conftest import Client
-from tests.factories import InventoryItemFactory, InventoryItemPartFactory, TechnicianFactory
+from apps.ticket.models import Ticket
+from tests.support.api import LiveClient
+from tests.support.builders import assigned_tickets
+from tests.support.factories import InventoryItemFactory, InventoryItemPartFactory, TechnicianFactory
+from tests.support.lives import LIFE_TICKET_ACTIONS, PAUSE_LIFE, PAUSE_LIFE_SESSIONS
+from tests.support.records import session_actions, ticket_actions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-LIFE = ["ticket.start", "work_session.pause", "work_session.resume", "work_session.stop", "ticket.to_waiting_qc"]
 
 
 def wait_until_all_final(ids, timeout=120) -> list[Command]:
@@ -29,11 +28,11 @@ def wait_until_all_final(ids, timeout=120) -> list[Command]:
 
 def test_commands_for_50_tickets_apply_in_submission_order(worker, live_server, people, clients):
     tickets = assigned_tickets(50, admin=people["admin"], master=people["master"])
-    technician_clients = {tech.pk: Client(live_server.url, ApiToken.issue(tech)[1]) for _, tech in tickets}
+    technician_clients = {tech.pk: LiveClient.of(live_server.url, tech) for _, tech in tickets}
     qc = clients["qc"]
 
     ids = []
-    for command_type in [*LIFE, "ticket.qc_pass"]:  # interleaved: every ticket's step n before any step n+1
+    for command_type in [*PAUSE_LIFE, "ticket.qc_pass"]:  # interleaved: every ticket's step n before any step n+1
         for ticket_id, tech in tickets:
             client = qc if command_type == "ticket.qc_pass" else technician_clients[tech.pk]
             response = client.command({"type": command_type, "ticket_id": ticket_id})
@@ -45,16 +44,10 @@ def test_commands_for_50_tickets_apply_in_submission_order(worker, live_server, 
     assert {c.status for c in commands} == {"succeeded"}, [(c.type, c.error_code) for c in commands if c.error_code]
     for ticket_id, _ in tickets:
         lane = [c for c in commands if c.ticket_id == ticket_id]
-        assert [c.type for c in lane] == [*LIFE, "ticket.qc_pass"]
+        assert [c.type for c in lane] == [*PAUSE_LIFE, "ticket.qc_pass"]
         assert [c.finished_at for c in lane] == sorted(c.finished_at for c in lane)
-        actions = list(TicketTransition.domain.history_for_ticket(ticket_id).values_list("action", flat=True))
-        assert actions == ["created", "review_approved", "assigned", "started", "to_waiting_qc", "qc_pass"]
-        session_actions = list(
-            WorkSessionTransition.objects.filter(session__ticket_id=ticket_id)
-            .order_by("event_at", "id")
-            .values_list("action", flat=True)
-        )
-        assert session_actions == ["started", "paused", "resumed", "stopped"]
+        assert ticket_actions(ticket_id) == [*LIFE_TICKET_ACTIONS, "qc_pass"]
+        assert session_actions(ticket_id) == PAUSE_LIFE_SESSIONS[0]
     assert Ticket.objects.filter(status="done").count() == 50
 
 
@@ -93,7 +86,7 @@ def test_twenty_identical_concurrent_requests_make_one_command_and_one_effect(wo
 def test_ten_concurrent_starts_for_one_technician_let_exactly_one_through(worker, live_server, people):
     technician = TechnicianFactory()
     tickets = assigned_tickets(10, admin=people["admin"], master=people["master"], technicians=[technician])
-    client = Client(live_server.url, ApiToken.issue(technician)[1])
+    client = LiveClient.of(live_server.url, technician)
     with ThreadPoolExecutor(max_workers=10) as pool:
         responses = list(pool.map(lambda t: client.command({"type": "ticket.start", "ticket_id": t[0]}), tickets))
     commands = wait_until_all_final([r.json()["id"] for r in responses])

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from tests.processes import ROOT, process_env
+from tests.support.logs import ROOT
+from tests.support.processes import process_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from tests.fault.infra import PrivatePostgres, PrivateRedis, migrate, postgres_bindir
-from tests.fault.stack import Stack
-from tests.processes import process_env
+from tests.support.processes import migrate, process_env
+from tests.support.servers import PrivatePostgres, PrivateRedis, postgres_bindir
+from tests.support.stack import Stack
 
 TEMPLATE = "ticketflow_template"
 

@@ -13,14 +13,13 @@ import pytest
 from django.conf import settings
 
 from apps.common.time import utc_now
-from tests.fault.infra import wait_until
-from tests.fault.load import TWO_SESSION_LIFE, TWO_SESSION_LIFE_SESSIONS, Load
-from tests.fault.scenario import Timer, assert_clean_outcome, base_figures, lives_not_applied_once, settle_and_report
+from tests.support.contract import FINAL_STATUSES
+from tests.support.lives import LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS, TWO_SESSION_LIFE, TWO_SESSION_LIFE_SESSIONS
+from tests.support.load import Load
+from tests.support.outcomes import Timer, assert_clean_outcome, base_figures, lives_not_applied_once, settle_and_report
+from tests.support.processes import wait_until
 
 BUDGET_SECONDS = 3
-FINAL = {"succeeded", "rejected", "failed"}
-PAUSED_LIFE_ACTIONS = ["created", "review_approved", "assigned", "started", "to_waiting_qc"]
-PAUSED_LIFE_SESSIONS = [["started", "paused", "resumed", "stopped"]]
 
 
 def run_commands(stack, tickets: list[dict], steps: list[str], *, tag: str) -> dict[int, dict]:
@@ -52,7 +51,7 @@ def run_commands(stack, tickets: list[dict], steps: list[str], *, tag: str) -> d
 
 def _final(http: httpx.Client, command_id: str) -> dict | None:
     command = http.get(f"/api/v1/commands/{command_id}").json()
-    return command if command["status"] in FINAL else None
+    return command if command["status"] in FINAL_STATUSES else None
 
 
 def session_of(stack, token: str, ticket_id: int) -> dict:
@@ -140,7 +139,7 @@ def run_beat_faults(
             "still_paused_past_deadline_without_beat": still_paused,
             "beat_down_seconds": round((restarted_at - killed_at).total_seconds(), 2),
             "beats_restarted": 1 if two_phases else 2,
-            "beats_running": sum(1 for b in stack.beats if b.proc.poll() is None),
+            "beats_running": sum(1 for b in stack.beats if b.running),
             "all_resumed_within_seconds_of_beat_restart": round(resumed_after, 2),
             "wrong": wrong_resumes(resumes(stack, group_a), deadlines_a, not_before=restarted_at),
         }
@@ -157,7 +156,7 @@ def run_beat_faults(
             time.sleep(2)  # a few more sweep rounds from both beats
             phases["two_beats"] = {
                 "sessions": len(group_b),
-                "beats_running": sum(1 for b in stack.beats if b.proc.poll() is None),
+                "beats_running": sum(1 for b in stack.beats if b.running),
                 "wrong": wrong_resumes(resumes(stack, group_b), deadlines_b, not_before=None),
             }
             timer.mark("phase2")
@@ -170,9 +169,9 @@ def run_beat_faults(
     outcome = settle_and_report(
         stack, load, timer=timer, settle_timeout=settle_timeout, extra_ticket_ids=paused_tickets
     )
-    wrong = lives_not_applied_once(outcome["report"], load_group, PAUSED_LIFE_ACTIONS, TWO_SESSION_LIFE_SESSIONS)
+    wrong = lives_not_applied_once(outcome["report"], load_group, LIFE_TICKET_ACTIONS, TWO_SESSION_LIFE_SESSIONS)
     wrong_paused = lives_not_applied_once(
-        outcome["report"], group_a + group_b, PAUSED_LIFE_ACTIONS, PAUSED_LIFE_SESSIONS
+        outcome["report"], group_a + group_b, LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS
     )
     auto_resume_commands = {
         key.split("|")[1]: n

@@ -6,8 +6,9 @@ import time
 import httpx
 import pytest
 
-from tests.fault.load import PAUSE_LIFE, Load
-from tests.fault.scenario import Timer, finish_pause_life
+from tests.support.lives import PAUSE_LIFE
+from tests.support.load import Load
+from tests.support.outcomes import Timer, finish_pause_life
 
 DOWN_SECONDS = 5.0
 # A request may be answered a little after the stop began; one sent just before the start, a little after it.

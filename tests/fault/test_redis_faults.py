@@ -6,42 +6,22 @@ The database is the inbox: beat's stale sweep re-queues the lanes whose messages
 
 import pytest
 
-from tests.fault.load import PAUSE_LIFE, Load
-from tests.fault.scenario import Timer, finish_pause_life
+from tests.support.outcomes import pause_life_under_faults
 
 DOWN_SECONDS = 3.0
 
 
 def run_redis_faults(make_stack, *, name: str, fault: str, tickets: int, times: int, rate: float, settle_timeout):
-    timer = Timer()
-    stack = make_stack(name).start(seed_tickets=tickets)
-    timer.mark("ready")
-    load = Load(stack.web.url, stack.seeded["tickets"], PAUSE_LIFE, name=name, rate=rate).start()
-    faults = []
-    try:
-        for n in range(1, times + 1):
-            load.wait_accepted(load.total * n // (times + 1), timeout=120)
-            accepted, pending = load.accepted(), stack.pending()
-            started = timer.mark(f"{fault}{n}")
-            if fault == "restart":
-                stack.redis.restart(down_for=DOWN_SECONDS)
-            else:
-                stack.redis.flushall()
-            faults.append(
-                {
-                    "at": started,
-                    "accepted_at_fault": accepted,
-                    "pending_at_fault": pending,
-                    "accepted_during_fault": load.accepted() - accepted,
-                    "redis_back_after_seconds": round(timer.mark(f"{fault}{n}-done") - started, 2),
-                }
-            )
-        load.wait(timeout=180)
-    finally:
-        load.stop()
-    timer.mark("submitted")
-    finish_pause_life(stack, load, name=name, timer=timer, settle_timeout=settle_timeout, redis_faults=faults)
-    assert len(faults) == times
+    def inject(stack) -> None:
+        if fault == "restart":
+            stack.redis.restart(down_for=DOWN_SECONDS)
+        else:
+            stack.redis.flushall()
+
+    figures = pause_life_under_faults(
+        make_stack, name=name, tickets=tickets, rate=rate, settle_timeout=settle_timeout, faults=times, inject=inject
+    )
+    assert len(figures["faults"]) == times
 
 
 @pytest.mark.parametrize(

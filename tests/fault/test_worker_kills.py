@@ -4,39 +4,19 @@ import time
 
 import pytest
 
-from tests.fault.load import PAUSE_LIFE, Load
-from tests.fault.scenario import Timer, finish_pause_life
+from tests.support.outcomes import pause_life_under_faults
 
 
 def run_worker_kills(make_stack, *, name: str, tickets: int, kills: int, rate: float, settle_timeout: float):
-    timer = Timer()
-    stack = make_stack(name).start(seed_tickets=tickets)
-    seeded = stack.seeded
-    timer.mark("ready")
-    load = Load(stack.web.url, seeded["tickets"], PAUSE_LIFE, name=name, rate=rate).start()
-    kills_done = []
-    try:
-        for kill in range(1, kills + 1):
-            load.wait_accepted(load.total * kill // (kills + 1), timeout=120)
-            at_accepted, pending = load.accepted(), stack.pending()
-            killed_at = timer.mark(f"kill{kill}")
-            stack.kill_worker()  # SIGKILL to the whole group: transactions in flight roll back, messages strand
-            time.sleep(1.0)
-            stack.restart_worker()
-            kills_done.append(
-                {
-                    "at": killed_at,
-                    "accepted_at_kill": at_accepted,
-                    "pending_at_kill": pending,
-                    "back_after_seconds": round(timer.mark(f"restarted{kill}") - killed_at, 2),
-                }
-            )
-        load.wait(timeout=180)
-    finally:
-        load.stop()
-    timer.mark("submitted")
-    finish_pause_life(stack, load, name=name, timer=timer, settle_timeout=settle_timeout, worker_kills=kills_done)
-    assert len(kills_done) == kills
+    def inject(stack) -> None:
+        stack.kill_worker()  # SIGKILL to the whole tree: transactions in flight roll back, messages strand
+        time.sleep(1.0)
+        stack.restart_worker()
+
+    figures = pause_life_under_faults(
+        make_stack, name=name, tickets=tickets, rate=rate, settle_timeout=settle_timeout, faults=kills, inject=inject
+    )
+    assert len(figures["faults"]) == kills
 
 
 def test_a_worker_sigkilled_under_load_loses_and_doubles_nothing(fault_stack):

@@ -5,7 +5,7 @@ from django.contrib.admin import helpers
 from django.urls import reverse
 
 from apps.commands.models import Command
-from tests.factories import AdminFactory, TechnicianFactory
+from tests.support.factories import AdminFactory, TechnicianFactory
 
 
 @pytest.fixture
@@ -67,6 +67,6 @@ def test_the_command_browser_lists_and_filters_commands(client, staff_admin, sho
 
 
 def _items(count):
-    from tests.factories import InventoryItemFactory
+    from tests.support.factories import InventoryItemFactory
 
     return [InventoryItemFactory() for _ in range(count)]

@@ -1,33 +1,26 @@
 """The scheduled enforcement in-process: the beat sweep and the ETA task submit system commands (on a frozen clock);
 applying those commands resumes each session at its deadline. Queue messages are sent on commit, which a `db` test
-never reaches, so no worker or broker is involved."""
+never reaches, so no worker or broker is involved (the AUTO_RESUME_ETA test runs the on-commit callbacks against a
+stubbed `send_task`)."""
 
 from datetime import datetime
 
 import pytest
+from celery import current_app
 
 from apps.accounts.models import SYSTEM_USERNAME
 from apps.commands.models import Command
 from apps.commands.processing import apply_next
+from apps.common.tasks import TaskName
 from apps.ticket import services_rules_change as rules_change
+from apps.ticket import services_work_session as sessions
 from apps.ticket.models import WorkSession
-from tests.integration.scheduling_support import (
-    another_workplace,
-    at_instant,
-    fresh,
-    frozen,
-    pause,
-    resume,
-    stop,
-    use_rules,
-    utc,
-    working_since,
-)
+from tests.support.builders import another_workplace, working_since
+from tests.support.clock import at_instant, frozen, nov26
+from tests.support.records import reloaded
+from tests.support.rules import use_rules
+from tests.support.sessions import pause, resume, stop
 from workers import timers
-
-
-def nov26(hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return utc(2026, 11, 26, hour, minute, second)
 
 
 def sweep(when: datetime) -> int:
@@ -87,7 +80,7 @@ def test_the_sweep_submits_one_command_per_due_session_however_often_it_runs(thr
     assert sweep(nov26(11, 30)) == 1
     assert sweep(nov26(11, 31)) == 0
     assert sorted(c.payload["session_id"] for c in auto_resume_commands()) == sorted([s1.pk, s2.pk, s3.pk])
-    assert fresh(s3).status == "paused"  # submitting is not applying: the worker does that
+    assert reloaded(s3).status == "paused"  # submitting is not applying: the worker does that
 
 
 def test_the_sweep_submits_nothing_while_no_session_is_due(three_paused):
@@ -103,7 +96,7 @@ def test_applying_the_swept_command_resumes_at_the_deadline(three_paused):
 
     assert command.status == "succeeded"
     assert command.result["work_session"]["status"] == "running"
-    resumed = fresh(s1).transitions.get(action="resumed")
+    resumed = reloaded(s1).transitions.get(action="resumed")
     assert (resumed.event_at, resumed.actor_id) == (nov26(10, 30), None)
     assert resumed.metadata["applied_at"] == "2026-11-26T10:51:00Z"
     assert sweep(nov26(10, 52)) == 0  # resumed; the other due session's command is still pending
@@ -115,7 +108,7 @@ def test_a_command_applied_on_a_clock_behind_the_deadline_is_submitted_again_onc
     assert sweep(nov26(11, 30)) == 3
     first = apply_lane(f"ticket:{t3.pk}", nov26(11, 29, 58))  # the worker's clock lags: not due there, a no-op
     assert (first.status, first.result) == ("succeeded", None)
-    assert fresh(s3).status == "paused"
+    assert reloaded(s3).status == "paused"
 
     assert sweep(nov26(11, 31)) == 1
     assert sweep(nov26(11, 31)) == 0
@@ -123,7 +116,7 @@ def test_a_command_applied_on_a_clock_behind_the_deadline_is_submitted_again_onc
     assert retry.payload["session_id"] == s3.pk
 
     assert apply_lane(f"ticket:{t3.pk}", nov26(11, 32)).status == "succeeded"
-    assert fresh(s3).transitions.get(action="resumed").event_at == nov26(11, 30)
+    assert reloaded(s3).transitions.get(action="resumed").event_at == nov26(11, 30)
 
 
 def test_the_eta_job_and_the_sweep_submit_one_command_between_them(three_paused):
@@ -142,7 +135,7 @@ def test_the_eta_job_does_nothing_for_a_stale_deadline(three_paused):
     stop(t2, tech2, nov26(10, 35))  # stopped before its deadline
     change = use_rules(nov26(11, 5), daily_pause_limit_seconds=3600, timezone="UTC")
     at_instant(nov26(11, 5), lambda now: rules_change.recompute_pause_deadlines(changed_at=change.created_at))
-    assert fresh(s3).auto_resume_at == nov26(12)  # moved from 11:30
+    assert reloaded(s3).auto_resume_at == nov26(12)  # moved from 11:30
 
     assert eta_job(s1, nov26(10, 30), nov26(10, 30)) is False
     assert eta_job(s2, nov26(10, 40), nov26(10, 40)) is False
@@ -153,3 +146,29 @@ def test_the_eta_job_does_nothing_for_a_stale_deadline(three_paused):
 
     assert eta_job(s3, nov26(12), nov26(12)) is True
     assert auto_resume_commands().get().idempotency_key == f"auto-resume:{s3.pk}:2026-11-26T12:00:00Z"
+
+
+# --- the AUTO_RESUME_ETA setting -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def published(monkeypatch):
+    calls = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kwargs: calls.append((name, kwargs)))
+    return calls
+
+
+@pytest.mark.parametrize(("eta", "jobs"), [(True, 1), (False, 0)])
+def test_a_pause_schedules_an_eta_job_only_when_the_setting_is_on(
+    shop, settings, published, django_capture_on_commit_callbacks, eta, jobs
+):
+    """On (the default), a pause schedules its auto-resume as an ETA job after commit; off, it schedules nothing
+    and the beat sweep alone resumes the session (the benchmark's sweep-only scenario runs that way)."""
+    settings.AUTO_RESUME_ETA = eta
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = shop.started().ticket
+        session = sessions.pause_work_session(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick()).work_session
+    assert [name for name, _ in published] == [TaskName.AUTO_RESUME] * jobs
+    if jobs:
+        assert published[0][1]["eta"] == session.auto_resume_at
+    assert session.auto_resume_at is not None  # the deadline is stored either way: the sweep's truth

@@ -24,7 +24,9 @@ from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
 from apps.ticket.models import Ticket, TicketTransition, WorkSession, WorkSessionTransition
 from apps.xp.models import XpEntry
-from tests.factories import T0, InventoryItemFactory, InventoryItemPartFactory, TechnicianFactory
+from tests.support.builders import workplace
+from tests.support.clock import T0
+from tests.support.factories import InventoryItemFactory, TechnicianFactory
 
 
 def checks_of(violations: list[str]) -> set[str]:
@@ -51,8 +53,8 @@ def command(**fields) -> Command:
 
 
 def with_item(shop):
-    item = InventoryItemFactory()
-    return {"item": item, "parts": [InventoryItemPartFactory(inventory_item=item, name=n) for n in ("fork", "bell")]}
+    item, parts = workplace(("fork", "bell"))
+    return {"item": item, "parts": parts}
 
 
 @pytest.fixture

@@ -10,33 +10,17 @@ from apps.commands.models import Command
 from apps.commands.processing import apply_next, drain_lane, mark_failed
 from apps.ticket.models import WorkSession, WorkSessionTransition
 from apps.ticket.services_work_session import pause_work_session
+from tests.support.builders import pending_command
 
 # Plain test transactions: nothing is published on commit, so no live worker anywhere can react to these rows.
 pytestmark = pytest.mark.django_db
-
-
-def submit(actor, command_type: str, *, at, **payload) -> Command:
-    lane = (
-        f"item:{payload['inventory_item_id']}" if command_type == "ticket.create" else f"ticket:{payload['ticket_id']}"
-    )
-    return Command.objects.create(
-        type=command_type,
-        payload=payload,
-        lane=lane,
-        ticket_id=payload.get("ticket_id"),
-        inventory_item_id=payload.get("inventory_item_id"),
-        submitter=actor,
-        actor=actor,
-        fingerprint="-",
-        submitted_at=at,
-    )
 
 
 def test_a_lane_applies_its_commands_oldest_first_and_records_each_outcome(shop):
     ticket = shop.assigned()
     tech = shop.technician
     commands = [
-        submit(tech, kind, at=shop.tick(), ticket_id=ticket.pk)
+        pending_command(tech, kind, at=shop.tick(), ticket_id=ticket.pk)
         for kind in ("ticket.start", "work_session.pause", "work_session.pause", "work_session.stop")
     ]
     applied = drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1))
@@ -56,14 +40,14 @@ def test_a_lane_applies_its_commands_oldest_first_and_records_each_outcome(shop)
 
 
 def test_a_command_on_a_missing_ticket_is_rejected_not_found(shop):
-    submit(shop.technician, "ticket.start", at=shop.now, ticket_id=987654)
+    pending_command(shop.technician, "ticket.start", at=shop.now, ticket_id=987654)
     command = apply_next("ticket:987654", now=shop.tick())
     assert (command.status, command.error_code) == ("rejected", "not_found")
 
 
 def test_an_actor_who_lost_the_role_is_refused_when_the_command_is_applied(shop):
     ticket = shop.assigned()
-    submit(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
+    pending_command(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
     shop.technician.roles = []
     shop.technician.save()
     command = apply_next(f"ticket:{ticket.pk}", now=shop.tick())
@@ -76,7 +60,7 @@ def test_a_due_auto_resume_stands_even_when_the_command_after_it_is_refused(shop
     paused = pause_work_session(ticket_id=ticket.pk, actor=tech, at=shop.tick()).work_session
     deadline = paused.auto_resume_at
     # The technician asks to resume after the budget ran out: the session was due to resume at the deadline.
-    submit(tech, "work_session.resume", at=deadline + timedelta(seconds=30), ticket_id=ticket.pk)
+    pending_command(tech, "work_session.resume", at=deadline + timedelta(seconds=30), ticket_id=ticket.pk)
     command = apply_next(f"ticket:{ticket.pk}", now=deadline + timedelta(seconds=31))
 
     assert (command.status, command.error_code) == ("rejected", "invalid_transition")
@@ -88,8 +72,8 @@ def test_a_due_auto_resume_stands_even_when_the_command_after_it_is_refused(shop
 
 def test_marking_a_command_failed_lets_its_lane_move_on(shop):
     ticket = shop.assigned()
-    first = submit(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
-    second = submit(shop.technician, "work_session.pause", at=shop.now, ticket_id=ticket.pk)
+    first = pending_command(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
+    second = pending_command(shop.technician, "work_session.pause", at=shop.now, ticket_id=ticket.pk)
     mark_failed(first.id, reason="OperationalError: the database went away", now=shop.tick())
 
     applied = apply_next(f"ticket:{ticket.pk}", now=shop.tick())
@@ -102,9 +86,32 @@ def test_marking_a_command_failed_lets_its_lane_move_on(shop):
 def test_a_drain_ends_with_its_last_command_not_with_an_empty_transaction(shop):
     """The two oldest pending commands are read together, so the drain knows the last one is the last."""
     ticket = shop.assigned()
-    submit(shop.technician, "ticket.start", at=shop.tick(), ticket_id=ticket.pk)
-    submit(shop.technician, "work_session.pause", at=shop.tick(), ticket_id=ticket.pk)
+    pending_command(shop.technician, "ticket.start", at=shop.tick(), ticket_id=ticket.pk)
+    pending_command(shop.technician, "work_session.pause", at=shop.tick(), ticket_id=ticket.pk)
     with CaptureQueriesContext(connection) as queries:
         assert drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1)) == 2
     lane_locks = [q["sql"] for q in queries.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
     assert len(lane_locks) == 2  # one transaction per command, none after the last
+
+
+def test_the_clock_is_read_while_the_lane_lock_is_held(shop):
+    """A command's time is read once its lane is locked: two workers racing for one lane must not apply a later
+    command at an earlier instant than the one applied meanwhile (the session would refuse the event as going back
+    in time, and a valid pause would come out `rejected`)."""
+    ticket = shop.assigned()
+    for command_type in ("ticket.start", "work_session.pause"):
+        pending_command(shop.technician, command_type, at=shop.tick(), ticket_id=ticket.pk)
+    locks_held = []
+
+    def clock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()"
+            )
+            locks_held.append(cursor.fetchone()[0])
+        return shop.tick(1)
+
+    assert drain_lane(f"ticket:{ticket.pk}", clock=clock) == 2
+    assert locks_held[0] == 1  # the first reading already holds the lane's lock
+    assert len(locks_held) == 2 and all(locks_held)  # start and pause; the pause was seen to be the last pending
+    assert list(Command.objects.order_by("seq").values_list("status", flat=True)) == ["succeeded", "succeeded"]

@@ -10,7 +10,7 @@ from apps.rules.config import DEFAULT_CONFIG
 from apps.rules.models import RulesVersion
 from apps.ticket import services_workflow as workflow
 from apps.ticket.models import Ticket, WorkSession
-from tests.factories import InventoryItemFactory, InventoryItemPartFactory, TechnicianFactory
+from tests.support.factories import InventoryItemFactory, InventoryItemPartFactory, TechnicianFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from apps.rules.models import RulesVersion
 from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition, WorkSession, WorkSessionTransition
 from apps.xp.models import XpEntry, XpKind
 from apps.xp.services import award_xp
-from tests.factories import T0
+from tests.support.clock import T0
 
 RESTRICT_VIOLATION = "23001"
 

@@ -7,7 +7,6 @@ connection, so each operation's requests share one transaction that is rolled ba
 The figures (requests made, 5xx seen) go to var/test-logs/fuzz-figures.json.
 """
 
-import json
 from collections import Counter
 from datetime import timedelta
 
@@ -26,8 +25,9 @@ from apps.inventory.models import InventoryItem
 from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
 from apps.ticket.models import Ticket
-from tests.factories import InventoryItemPartFactory
-from tests.processes import LOG_DIR
+from tests.support.builders import pending_command
+from tests.support.factories import InventoryItemPartFactory
+from tests.support.logs import write_figures
 
 APP = WSGIHandler()
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
@@ -42,7 +42,6 @@ CHECKS = [
 GENERATED_ONLY = [schemathesis.checks.unsupported_method, schemathesis.checks.ignored_auth]
 EXAMPLES_PER_OPERATION = 45
 MIN_REQUESTS = 1000
-FIGURES_PATH = LOG_DIR / "fuzz-figures.json"
 
 requests_by_operation: Counter = Counter()
 server_errors: Counter = Counter()
@@ -72,29 +71,10 @@ def token(in_process_database, shop, other_item):
     parts = [InventoryItemPartFactory(inventory_item=other_item, name=n) for n in ("frame", "fork")]
     working = shop.started(item=other_item, parts=parts).ticket
     sessions.pause_work_session(ticket_id=working.pk, actor=shop.technician, at=shop.tick())
-    lane = f"ticket:{working.pk}"
     for kind in ("work_session.resume", "work_session.resume", "work_session.pause"):
-        Command.objects.create(
-            type=kind,
-            payload={"ticket_id": working.pk},
-            lane=lane,
-            ticket_id=working.pk,
-            submitter=shop.admin,
-            actor=shop.technician,
-            fingerprint="-",
-            submitted_at=shop.tick(),
-        )
-    drain_lane(lane, clock=lambda: shop.tick(1))
-    Command.objects.create(
-        type="ticket.approve_review",
-        payload={"ticket_id": done.pk},
-        lane=f"ticket:{done.pk}",
-        ticket_id=done.pk,
-        submitter=shop.admin,
-        actor=shop.admin,
-        fingerprint="-",
-        submitted_at=shop.now - timedelta(seconds=1),
-    )
+        pending_command(shop.technician, kind, submitter=shop.admin, at=shop.tick(), ticket_id=working.pk)
+    drain_lane(f"ticket:{working.pk}", clock=lambda: shop.tick(1))
+    pending_command(shop.admin, "ticket.approve_review", at=shop.now - timedelta(seconds=1), ticket_id=done.pk)
     assert set(Command.objects.values_list("status", flat=True)) == {"succeeded", "rejected", "pending"}
     return ApiToken.issue(shop.admin)[1]
 
@@ -157,12 +137,11 @@ def test_the_fuzzing_made_at_least_a_thousand_requests_and_saw_no_server_error(c
         "requests_by_operation": dict(sorted(requests_by_operation.items())),
         "server_errors_by_operation": dict(sorted(server_errors.items())),
     }
-    FIGURES_PATH.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES_PATH.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures("fuzz-figures", figures, show=False)
     with capsys.disabled():
         print(
             f"\nfuzz: {figures['requests']} requests over {len(requests_by_operation)} operations, "
-            f"{figures['server_errors']} server errors ({FIGURES_PATH})"
+            f"{figures['server_errors']} server errors (var/test-logs/fuzz-figures.json)"
         )
 
     assert set(requests_by_operation) == operations, "run the whole module: every operation must be fuzzed first"

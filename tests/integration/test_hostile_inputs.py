@@ -15,8 +15,9 @@ from apps.commands import waiting
 from apps.commands.models import Command
 from apps.inventory.models import InventoryItem, InventoryItemPart
 from apps.rules.models import RulesVersion
-from tests.factories import InventoryItemFactory, UserFactory
-from tests.integration.api.support import PROBLEM_JSON, ApiClient, assert_problem, assert_validation_problem
+from tests.support.assertions import assert_problem, assert_validation_problem
+from tests.support.contract import COMMAND_BODIES, DEFAULT_RULES, PROBLEM_JSON
+from tests.support.factories import InventoryItemFactory, UserFactory
 
 # API.md's problem codes (HTTP errors and command refusals).
 CONTRACT_CODES = {
@@ -31,38 +32,9 @@ CONTRACT_CODES = {
     "conflict",
 }
 
-SPEC = {"inventory_item_part_id": 3, "color": "yellow", "minutes": 45, "comment": "worn"}
-COMMANDS = {
-    "ticket.create": {"inventory_item_id": 1, "title": "Brakes squeal", "part_specs": [SPEC]},
-    "ticket.approve_review": {"ticket_id": 1},
-    "ticket.assign": {"ticket_id": 1, "technician_id": 2},
-    "ticket.start": {"ticket_id": 1},
-    "ticket.to_waiting_qc": {"ticket_id": 1, "note": "done"},
-    "ticket.qc_pass": {"ticket_id": 1, "note": "fine"},
-    "ticket.qc_fail": {"ticket_id": 1, "note": "loose"},
-    "ticket.set_part_specs": {"ticket_id": 1, "part_specs": [SPEC]},
-    "ticket.set_manual_metrics": {"ticket_id": 1, "flag_color": "red", "xp_amount": 5},
-    "ticket.clear_manual_metrics": {"ticket_id": 1},
-    "work_session.start": {"ticket_id": 1},
-    "work_session.pause": {"ticket_id": 1},
-    "work_session.resume": {"ticket_id": 1},
-    "work_session.stop": {"ticket_id": 1},
-}
 ITEM = {"serial_number": "SN-HOSTILE-1", "name": "Gazelle", "category": "bike"}
 PART = {"name": "brakes"}
-RULES = {
-    "config": {
-        "ticket_xp": {
-            "base_divisor": 20,
-            "first_pass_bonus": 1,
-            "qc_status_update_xp": 1,
-            "flag_green_max_minutes": 30,
-            "flag_yellow_max_minutes": 60,
-        },
-        "work_session": {"daily_pause_limit_seconds": 1800, "timezone": "UTC"},
-    },
-    "reason": "hostile",
-}
+RULES = {"config": DEFAULT_RULES, "reason": "hostile"}
 
 
 def _leaves(value: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
@@ -91,7 +63,7 @@ def _with_raw(body: Any, path: tuple, literal: str) -> bytes:
 def _fields(kind: type) -> list:
     """(endpoint, body path) for each leaf of type `kind` in every body the API accepts; ids read as `where.path`."""
     cases = []
-    for name, fields in COMMANDS.items():
+    for name, fields in COMMAND_BODIES.items():
         body = {"type": name, **fields}
         cases += [
             pytest.param("command", body, path, id=f"{name}.{_dotted(path)}")
@@ -114,11 +86,6 @@ def _dotted(path: tuple) -> str:
 STRING_FIELDS = _fields(str)
 INTEGER_FIELDS = _fields(int)
 BODY_ENDPOINTS = ["command", "item", "part", "rules"]
-
-
-@pytest.fixture
-def api(client, db):
-    return ApiClient(client)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """`make run` starts with `manage.py preflight`: a service that is down is named, with how to start it."""
 
+import os
 import socket
 import subprocess
-import sys
 
-from tests.processes import ROOT
+from tests.support.processes import run_python
 
 
 def closed_port() -> int:
@@ -14,16 +14,8 @@ def closed_port() -> int:
 
 
 def preflight(**env) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "manage.py", "preflight"],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    return run_python("manage.py", "preflight", env=environment, timeout=60, check=False)
 
 
 def test_preflight_names_postgresql_when_it_is_down_without_a_traceback():

@@ -1,30 +1,29 @@
-"""The sweep's query and the metrics recompute at scale: rows bulk-built in SQL, inside the test's transaction."""
+"""The sweep's query and the metrics recompute at scale: rows bulk-built in SQL, inside the test's transaction.
+
+The query plans are read with EXPLAIN: the sweep's query uses its partial index, and each batch of the recompute
+reads only its own id range (an index range scan on every table), so the whole recompute is linear in the number of
+tickets.
+"""
 
 import json
 import math
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from apps.common.time import utc_now
 from apps.rules.selectors import active_rules
 from apps.ticket.models import Ticket, WorkSession
-from apps.ticket.services_rules_change import recompute_auto_metrics
-from tests.factories import AdminFactory, MasterFactory, TechnicianFactory
-from tests.integration.scheduling_support import (
-    check_constraints_immediately,
-    execute,
-    frozen,
-    insert_items,
-    insert_technicians,
-    use_xp_rules,
-    utc,
-)
+from apps.ticket.services_rules_change import RECOMPUTE_BATCH_SQL, recompute_auto_metrics
+from tests.support.bulk import check_constraints_immediately, execute, insert_items, insert_technicians
+from tests.support.clock import frozen, utc
+from tests.support.factories import AdminFactory, MasterFactory, TechnicianFactory
+from tests.support.logs import write_figures
+from tests.support.rules import use_xp_rules
 
 NOW = utc(2026, 11, 26, 12)
-LOG_DIR = Path(__file__).resolve().parents[2] / "var" / "test-logs"
 
 
 def plan_nodes(node: dict):
@@ -33,14 +32,18 @@ def plan_nodes(node: dict):
         yield from plan_nodes(child)
 
 
-def explain(queryset) -> list[dict]:
-    """The plan nodes PostgreSQL picks for exactly the SQL (and parameters) Django sends for `queryset`."""
-    sql, params = queryset.query.sql_with_params()
+def explain_sql(sql: str, params) -> list[dict]:
+    """The plan nodes PostgreSQL picks for `sql` with `params`."""
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         (document,) = cursor.fetchone()
     document = json.loads(document) if isinstance(document, str) else document
     return list(plan_nodes(document[0]["Plan"]))
+
+
+def explain(queryset) -> list[dict]:
+    """The plan nodes PostgreSQL picks for exactly the SQL (and parameters) Django sends for `queryset`."""
+    return explain_sql(*queryset.query.sql_with_params())
 
 
 # --- the sweep's query over 100,000 paused sessions ---------------------------------------------------------------
@@ -244,6 +247,46 @@ def test_a_rules_change_recomputes_10k_tickets_leaving_manual_and_done_alone(ten
         "seconds": round(elapsed, 3),
         "batch_size": 5000,
     }
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    (LOG_DIR / "recompute-10k.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nrecompute_auto_metrics over {TICKETS} tickets: {changed} changed in {elapsed:.3f} s")
+    write_figures("recompute-10k", result)
+
+
+# --- each batch of the recompute reads only its own id range --------------------------------------------------------
+
+RANGE_TICKETS = 3000
+
+
+def build_range_tickets(count: int) -> None:
+    """`count` assigned tickets, one per item, each with one part spec; statistics analysed."""
+    at, admin, master, technician = utc_now(), AdminFactory(), MasterFactory(), TechnicianFactory()
+    insert_items("RANGE", count, at=at)
+    execute(
+        """
+        INSERT INTO inventory_item_part (name, inventory_item_id)
+        SELECT 'brakes', id FROM inventory_item WHERE serial_number LIKE 'RANGE-%%';
+        INSERT INTO ticket (title, status, approved_at, assigned_at, started_at, finished_at, total_duration,
+                            flag_minutes, flag_color, xp_amount, is_manual, created_at, updated_at, deleted_at,
+                            approved_by_id, inventory_item_id, master_id, technician_id)
+        SELECT '', 'assigned', %(at)s, %(at)s, NULL, NULL, 25, 25, 'green', 2, false, %(at)s, %(at)s, NULL,
+               %(admin)s, id, %(master)s, %(technician)s
+        FROM inventory_item WHERE serial_number LIKE 'RANGE-%%';
+        INSERT INTO ticket_part_spec (color, minutes, comment, created_at, deleted_at, inventory_item_id,
+                                      inventory_item_part_id, ticket_id)
+        SELECT 'green', 25, '', %(at)s, NULL, t.inventory_item_id, part.id, t.id
+        FROM ticket AS t JOIN inventory_item_part AS part ON part.inventory_item_id = t.inventory_item_id;
+        ANALYZE ticket, ticket_part_spec;
+        """,
+        {"at": at, "admin": admin.pk, "master": master.pk, "technician": technician.pk},
+    )
+
+
+def test_a_recompute_batch_scans_only_its_id_range(db):
+    build_range_tickets(RANGE_TICKETS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM ticket")
+        (first,) = cursor.fetchone()
+    params = {"green_max": 30, "yellow_max": 60, "divisor": 7, "at": utc_now(), "after": first, "upto": first + 100}
+    found = [
+        (n["Node Type"], n["Relation Name"]) for n in explain_sql(RECOMPUTE_BATCH_SQL, params) if "Relation Name" in n
+    ]
+    assert {relation for _, relation in found} == {"ticket", "ticket_part_spec"}
+    assert not [scan for scan in found if scan[0] == "Seq Scan"], found

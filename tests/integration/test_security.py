@@ -10,7 +10,6 @@ import logging
 import os
 import secrets
 import subprocess
-import sys
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,17 +26,14 @@ from apps.commands.models import Command
 from apps.ticket import services_workflow as workflow
 from config.celery import app as celery_app
 from config.logging import JsonFormatter
-from tests.factories import UserFactory
-from tests.integration.api.support import PROBLEM_JSON, ApiClient, assert_problem
-from tests.processes import ROOT
+from tests.support.assertions import assert_problem
+from tests.support.contract import PROBLEM_JSON
+from tests.support.factories import UserFactory
+from tests.support.logs import ROOT
+from tests.support.processes import run_python
 from workers.commands import process_lane
 
 LOGGERS = ["", "ticketflow", "django", "django.request", "django.db.backends", "celery", "celery.app.trace"]
-
-
-@pytest.fixture
-def api(client, db):
-    return ApiClient(client)
 
 
 @contextmanager
@@ -262,13 +258,8 @@ def test_an_api_token_does_not_open_the_admin(client, db):
 def _check_deploy(**env) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
     environment.update(DJANGO_SETTINGS_MODULE="config.settings", ALLOWED_HOSTS="example.com", **env)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_python(
+        "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=environment, timeout=120, check=False
     )
 
 

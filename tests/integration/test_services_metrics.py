@@ -6,14 +6,11 @@ from apps.common.errors import ErrorCode
 from apps.rules.services import change_rules
 from apps.ticket import services_metrics as metrics
 from apps.ticket import services_workflow as workflow
-from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition
+from apps.ticket.models import TicketPartSpec, TicketTransition
 from apps.xp.models import XpEntry, XpKind
-from tests.factories import spec
-from tests.integration.helpers import refused
-
-
-def reloaded(ticket) -> Ticket:
-    return Ticket.objects.get(pk=ticket.pk)
+from tests.support.assertions import refused
+from tests.support.factories import spec
+from tests.support.records import reloaded
 
 
 def metrics_of(ticket) -> tuple:

@@ -1,6 +1,6 @@
 """Work-session services and the daily pause budget against PostgreSQL (rules: 1800 s a day, UTC, unless changed)."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,21 +11,16 @@ from apps.ticket import selectors
 from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
 from apps.ticket.models import WorkSession
-from tests.integration.helpers import refused
+from tests.support.assertions import refused
+from tests.support.clock import utc
+from tests.support.records import reloaded, steps
+from tests.support.sessions import expected_budget
 
 DAY = date(2026, 11, 26)
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 26, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
-
-
-def steps(session) -> list[tuple]:
-    return list(session.transitions.order_by("event_at", "id").values_list("action", "event_at", "actor_id"))
-
-
-def fresh(session) -> WorkSession:
-    return WorkSession.objects.get(pk=session.pk)
+    return utc(2026, month, day, hour, minute, second)
 
 
 @pytest.fixture
@@ -34,6 +29,9 @@ def working(shop):
     outcome = shop.started()
     assert outcome.work_session.started_at == at(9, 4)
     return outcome.ticket
+
+
+# The steps run on the real process clock: a service that read the clock instead of `at` would fail these tests.
 
 
 def pause(shop, ticket, when, technician=None):
@@ -48,7 +46,8 @@ def stop(shop, ticket, when, technician=None):
     return sessions.stop_work_session(ticket_id=ticket.pk, actor=technician or shop.technician, at=when).work_session
 
 
-def use_rules(django_capture_on_commit_callbacks, **work_session):
+def commit_rules(django_capture_on_commit_callbacks, **work_session):
+    """A rules change as it commits: its on-commit publish runs."""
     with django_capture_on_commit_callbacks(execute=True):
         change_rules(config={"work_session": work_session}, reason="test", changed_by=None)
 
@@ -61,7 +60,7 @@ def test_pause_resume_stop_record_history_and_re_derive_active_time(shop, workin
     resume(shop, working, at(10, 20))
     session = stop(shop, working, at(11))
 
-    session = fresh(session)
+    session = reloaded(session)
     assert (session.status, session.ended_at, session.auto_resume_at) == ("stopped", at(11), None)
     assert session.active_seconds == Decimal(56 * 60 + 40 * 60)
     tech = shop.technician.pk
@@ -79,7 +78,7 @@ def test_a_further_session_can_be_opened_on_an_in_progress_ticket(shop, working)
     second = sessions.start_work_session(ticket_id=working.pk, actor=shop.technician, at=at(9, day=27)).work_session
 
     assert second.pk != first.pk
-    assert (fresh(second).status, fresh(first).status) == ("running", "stopped")
+    assert (reloaded(second).status, reloaded(first).status) == ("running", "stopped")
     assert WorkSession.objects.filter(ticket=working).count() == 2
 
 
@@ -114,7 +113,7 @@ def test_pausing_a_paused_session_is_refused(shop, working):
     pause(shop, working, at(10))
     with refused(ErrorCode.INVALID_TRANSITION):
         pause(shop, working, at(10, 5))
-    assert fresh(WorkSession.objects.get(ticket=working)).auto_resume_at == at(10, 30)
+    assert reloaded(WorkSession.objects.get(ticket=working)).auto_resume_at == at(10, 30)
 
 
 def test_only_the_assigned_technician_controls_the_session(shop, working, other_technician):
@@ -157,7 +156,7 @@ def test_a_further_session_is_refused_unless_the_ticket_is_in_progress(shop, sta
 
 
 def test_pause_stores_when_the_budget_runs_out(shop, working):
-    session = fresh(pause(shop, working, at(10)))
+    session = reloaded(pause(shop, working, at(10)))
 
     assert (session.status, session.auto_resume_at) == ("paused", at(10, 30))
     paused = session.transitions.get(action="paused")
@@ -169,12 +168,12 @@ def test_the_budget_is_shared_by_the_pauses_of_a_day(shop, working):
     pause(shop, working, at(10))
     resume(shop, working, at(10, 20))  # 1200 s used
 
-    second = fresh(pause(shop, working, at(11)))
+    second = reloaded(pause(shop, working, at(11)))
     assert second.auto_resume_at == at(11, 10)
     assert second.transitions.filter(action="paused").last().metadata["remaining_pause_seconds_today"] == 600
 
     resume(shop, working, at(11, 5))  # 1500 s used
-    third = fresh(pause(shop, working, at(12)))
+    third = reloaded(pause(shop, working, at(12)))
     assert third.auto_resume_at == at(12, 5)
     assert third.transitions.filter(action="paused").last().metadata["remaining_pause_seconds_today"] == 300
 
@@ -186,15 +185,8 @@ def test_pause_budget_for_reports_used_and_remaining_time(shop, working):
 
     budget = selectors.pause_budget_for(technician_id=shop.technician.pk, day=DAY, now=at(11, 1))
 
-    assert budget == selectors.PauseBudget(
-        technician_id=shop.technician.pk,
-        day=DAY,
-        timezone="UTC",
-        limit_seconds=1800,
-        used_seconds=1260,
-        remaining_seconds=540,
-        paused_session_id=session.pk,
-        auto_resume_at=at(11, 10),
+    assert budget == expected_budget(
+        shop.technician, DAY, used=1260, remaining=540, paused_session=session, auto_resume_at=at(11, 10)
     )
 
 
@@ -225,7 +217,7 @@ def test_the_budget_counts_pauses_on_every_ticket_of_the_technician(shop, workin
     other = shop.assigned(item=other_item, parts=[other_item_part])
     workflow.start_ticket(ticket_id=other.pk, actor=shop.technician, at=at(11))
 
-    session = fresh(pause(shop, other, at(12)))
+    session = reloaded(pause(shop, other, at(12)))
 
     assert session.auto_resume_at == at(12, 10)
 
@@ -234,7 +226,7 @@ def test_a_pause_across_midnight_runs_on_the_new_days_budget(shop, working):
     pause(shop, working, at(10))
     resume(shop, working, at(10, 20))
 
-    session = fresh(pause(shop, working, at(23, 55)))
+    session = reloaded(pause(shop, working, at(23, 55)))
 
     assert session.auto_resume_at == at(0, 30, day=27)
     assert session.transitions.filter(action="paused").last().metadata["remaining_pause_seconds_today"] == 600
@@ -255,11 +247,11 @@ def test_a_pause_is_refused_on_a_new_day_whose_budget_an_overnight_pause_spent(s
 
 
 def test_the_rules_time_zone_decides_where_the_day_ends(shop, django_capture_on_commit_callbacks):
-    use_rules(django_capture_on_commit_callbacks, timezone="Europe/Berlin")
+    commit_rules(django_capture_on_commit_callbacks, timezone="Europe/Berlin")
     shop.now = at(0, 0, day=29, month=3)
     ticket = shop.started().ticket
 
-    session = fresh(pause(shop, ticket, at(0, 50, day=29, month=3)))  # 01:50 local, on a 23-hour day
+    session = reloaded(pause(shop, ticket, at(0, 50, day=29, month=3)))  # 01:50 local, on a 23-hour day
 
     assert session.auto_resume_at == at(1, 20, day=29, month=3)  # 03:20 local
     budget = selectors.pause_budget_for(
@@ -269,7 +261,7 @@ def test_the_rules_time_zone_decides_where_the_day_ends(shop, django_capture_on_
 
 
 def test_a_pause_through_new_yorks_repeated_hour_counts_real_seconds(shop, django_capture_on_commit_callbacks):
-    use_rules(django_capture_on_commit_callbacks, timezone="America/New_York", daily_pause_limit_seconds=12 * 3600)
+    commit_rules(django_capture_on_commit_callbacks, timezone="America/New_York", daily_pause_limit_seconds=12 * 3600)
     shop.now = at(4, 0, day=1)  # 00:00 local on 2026-11-01, a 25-hour day
     ticket = shop.started().ticket
 
@@ -286,7 +278,7 @@ def test_a_pause_through_new_yorks_repeated_hour_counts_real_seconds(shop, djang
 def test_a_later_command_first_applies_the_due_resume_at_the_deadline(shop, working):
     pause(shop, working, at(10))
 
-    session = fresh(stop(shop, working, at(11)))
+    session = reloaded(stop(shop, working, at(11)))
 
     assert [(action, event_at) for action, event_at, _ in steps(session)] == [
         ("started", at(9, 4)),
@@ -311,7 +303,7 @@ def test_auto_resume_does_nothing_before_the_deadline(shop, working):
 
     assert sessions.auto_resume_work_session(session_id=session.pk, now=at(10, 29, 59)) is None
 
-    session = fresh(session)
+    session = reloaded(session)
     assert (session.status, session.auto_resume_at) == ("paused", at(10, 30))
     assert not session.transitions.filter(action="resumed").exists()
 
@@ -324,7 +316,7 @@ def test_auto_resume_is_recorded_at_the_deadline_however_late_and_only_once(shop
 
     assert outcome.work_session.pk == session.pk and outcome.ticket.pk == working.pk
     assert again is None
-    session = fresh(session)
+    session = reloaded(session)
     assert (session.status, session.auto_resume_at) == ("running", None)
     (resumed,) = session.transitions.filter(action="resumed")
     assert (resumed.event_at, resumed.actor) == (at(10, 30), None)
@@ -339,7 +331,7 @@ def test_auto_resume_leaves_a_resumed_or_stopped_session_alone(shop, working):
     stop(shop, working, at(11))
     assert sessions.auto_resume_work_session(session_id=session.pk, now=at(12)) is None
     assert sessions.auto_resume_work_session(session_id=10**9, now=at(12)) is None
-    assert list(fresh(session).transitions.values_list("actor_id", flat=True)) == [shop.technician.pk] * 4
+    assert list(reloaded(session).transitions.values_list("actor_id", flat=True)) == [shop.technician.pk] * 4
 
 
 def test_a_due_session_is_found_by_the_sweep_query(shop, working):

@@ -9,17 +9,9 @@ from apps.ticket import services_workflow as workflow
 from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition, WorkSession
 from apps.xp.models import XpEntry, XpKind
 from apps.xp.services import award_xp, xp_total
-from tests.factories import UserFactory, spec
-from tests.integration.helpers import refused
-
-
-def history(ticket) -> list[str]:
-    return list(TicketTransition.domain.history_for_ticket(ticket.pk).values_list("action", flat=True))
-
-
-def reloaded(ticket) -> Ticket:
-    return Ticket.objects.get(pk=ticket.pk)
-
+from tests.support.assertions import refused
+from tests.support.factories import UserFactory, spec
+from tests.support.records import reloaded, ticket_actions
 
 # --- create -------------------------------------------------------------------------------------------------
 
@@ -100,7 +92,7 @@ def test_approve_records_the_reviewer(shop):
 
     ticket = reloaded(ticket)
     assert (ticket.status, ticket.approved_by, ticket.approved_at) == ("new", shop.admin, at)
-    assert history(ticket) == ["created", "review_approved"]
+    assert ticket_actions(ticket.pk) == ["created", "review_approved"]
 
 
 def test_approving_a_new_ticket_again_is_a_no_op(shop):
@@ -113,7 +105,7 @@ def test_approving_a_new_ticket_again_is_a_no_op(shop):
     assert outcome.ticket.status == "new"
     ticket = reloaded(ticket)
     assert (ticket.approved_by, ticket.approved_at) == (shop.admin, approved_at)
-    assert history(ticket) == ["created", "review_approved"]
+    assert ticket_actions(ticket.pk) == ["created", "review_approved"]
 
 
 def test_approve_is_refused_for_a_missing_or_deleted_ticket(shop):
@@ -209,7 +201,7 @@ def test_start_opens_a_session_and_puts_the_item_in_service(shop):
     assert list(session.transitions.values_list("action", flat=True)) == ["started"]
     shop.item.refresh_from_db()
     assert shop.item.status == InventoryItemStatus.IN_SERVICE
-    assert history(ticket)[-1] == "started"
+    assert ticket_actions(ticket.pk)[-1] == "started"
 
 
 def test_start_is_refused_for_another_technician(shop, other_technician):

@@ -77,6 +77,19 @@ class ProcessTree:
         return tail(self.log_path, lines)
 
 
+@contextlib.contextmanager
+def running(*processes: ProcessTree):
+    """The processes run for the block, and are stopped after it whatever happens."""
+    started = []
+    try:
+        for process in processes:
+            started.append(process.start())
+        yield processes
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

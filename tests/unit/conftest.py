@@ -1,14 +1,11 @@
 """Unit tests build unsaved model instances only; pytest-django refuses any database access here."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from apps.accounts.models import Role, User
 from apps.rules.config import TicketXpConfig
 from apps.ticket.models import Ticket, TicketStatus
-
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+from tests.support.clock import T0
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.logs import ROOT
+
 TOUR = ROOT / "docs" / "architecture.md"
 REFERENCE = re.compile(r"`((?:apps|workers|config)/[\w/]+\.py)(?:::([\w.]+))?`")
 

@@ -4,17 +4,7 @@ import pytest
 
 from apps.common.errors import DomainError, ErrorCode
 from apps.rules.config import DEFAULT_CONFIG, InvalidRulesConfig, parse_config
-
-API_DEFAULTS = {
-    "ticket_xp": {
-        "base_divisor": 20,
-        "first_pass_bonus": 1,
-        "qc_status_update_xp": 1,
-        "flag_green_max_minutes": 30,
-        "flag_yellow_max_minutes": 60,
-    },
-    "work_session": {"daily_pause_limit_seconds": 1800, "timezone": "UTC"},
-}
+from tests.support.contract import DEFAULT_RULES
 
 
 def refusal(raw) -> InvalidRulesConfig:
@@ -26,15 +16,15 @@ def refusal(raw) -> InvalidRulesConfig:
 
 
 def test_defaults_are_the_ones_api_md_documents():
-    assert DEFAULT_CONFIG == API_DEFAULTS
-    assert parse_config({}).model_dump() == API_DEFAULTS
+    assert DEFAULT_CONFIG == DEFAULT_RULES
+    assert parse_config({}).model_dump() == DEFAULT_RULES
 
 
 def test_missing_keys_take_their_defaults():
     config = parse_config({"work_session": {"timezone": "Europe/Berlin"}})
     assert config.work_session.timezone == "Europe/Berlin"
     assert config.work_session.daily_pause_limit_seconds == 1800
-    assert config.ticket_xp.model_dump() == API_DEFAULTS["ticket_xp"]
+    assert config.ticket_xp.model_dump() == DEFAULT_RULES["ticket_xp"]
     assert str(config.work_session.zone) == "Europe/Berlin"
 
 

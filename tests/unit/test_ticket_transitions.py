@@ -6,7 +6,7 @@ import pytest
 
 from apps.common.errors import DomainError, ErrorCode
 from apps.ticket.models import SessionStatus, TicketAction, TicketStatus, WorkSession
-from tests.unit.conftest import T0
+from tests.support.clock import T0
 
 AT = T0 + timedelta(hours=1)
 ALL_STATUSES = list(TicketStatus.values)

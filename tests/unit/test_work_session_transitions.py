@@ -8,7 +8,7 @@ import pytest
 
 from apps.common.errors import DomainError, ErrorCode
 from apps.ticket.models import SessionStatus, TicketStatus, WorkSession
-from tests.unit.conftest import T0
+from tests.support.clock import T0
 
 
 def at(seconds: float):
@@ -43,7 +43,8 @@ def stopped(ticket, technician):
     return session
 
 
-def steps(session) -> list[tuple]:
+def pending_steps(session) -> list[tuple]:
+    """(action, from, to, event_at) of the history an unsaved session has recorded so far."""
     return [(row.action, row.from_status, row.to_status, row.event_at) for row in session._pending_history()]
 
 
@@ -59,7 +60,7 @@ def test_start_for_ticket_opens_a_running_session_with_a_started_event(running, 
     assert (running.ticket, running.technician, running.status) == (ticket, technician, SessionStatus.RUNNING)
     assert (running.started_at, running.updated_at, running.ended_at, running.auto_resume_at) == (T0, T0, None, None)
     assert running.active_seconds == Decimal(0)
-    assert steps(running) == [("started", None, "running", T0)]
+    assert pending_steps(running) == [("started", None, "running", T0)]
     assert running._pending_history()[0].actor == technician
 
 
@@ -125,7 +126,7 @@ def test_stop_ends_an_open_session(request, technician, fixture):
 
     assert (session.status, session.ended_at, session.auto_resume_at) == (SessionStatus.STOPPED, at(400), None)
     assert session.active_seconds == Decimal(400 if fixture == "running" else 100)
-    assert steps(session)[-1] == ("stopped", fixture, "stopped", at(400))
+    assert pending_steps(session)[-1] == ("stopped", fixture, "stopped", at(400))
 
 
 def test_stop_is_refused_on_a_stopped_session(stopped, technician):

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken
-from tests.integration.api.support import assert_problem
+from tests.support.assertions import assert_problem
 
 COMMAND_ID = uuid.uuid4()
 PROTECTED = [

@@ -4,8 +4,9 @@ import pytest
 
 from apps.commands.models import Command
 from apps.commands.registry import PUBLIC_TYPES
-from tests.factories import UserFactory
-from tests.integration.api.support import assert_problem
+from tests.support.assertions import assert_problem
+from tests.support.contract import COMMAND_BODIES
+from tests.support.factories import UserFactory
 
 # Copied from API.md "Command types" → "allowed roles".
 ALLOWED_ROLES = {
@@ -25,25 +26,6 @@ ALLOWED_ROLES = {
     "work_session.stop": {"technician"},
 }
 
-# A well-formed body of each type. The ids need not exist: acceptance does not look them up.
-SPECS = [{"inventory_item_part_id": 3, "color": "yellow", "minutes": 45, "comment": "worn"}]
-BODIES = {
-    "ticket.create": {"inventory_item_id": 1, "title": "Brakes squeal", "part_specs": SPECS},
-    "ticket.approve_review": {"ticket_id": 1},
-    "ticket.assign": {"ticket_id": 1, "technician_id": 2},
-    "ticket.start": {"ticket_id": 1},
-    "ticket.to_waiting_qc": {"ticket_id": 1, "note": "done"},
-    "ticket.qc_pass": {"ticket_id": 1, "note": "fine"},
-    "ticket.qc_fail": {"ticket_id": 1},
-    "ticket.set_part_specs": {"ticket_id": 1, "part_specs": SPECS},
-    "ticket.set_manual_metrics": {"ticket_id": 1, "flag_color": "red", "xp_amount": 5},
-    "ticket.clear_manual_metrics": {"ticket_id": 1},
-    "work_session.start": {"ticket_id": 1},
-    "work_session.pause": {"ticket_id": 1},
-    "work_session.resume": {"ticket_id": 1},
-    "work_session.stop": {"ticket_id": 1},
-}
-
 ROLES = ["admin", "master", "technician", "qc_inspector", None]
 MATRIX = [
     pytest.param(command_type, role, role in allowed, id=f"{command_type}-{role or 'no_role'}")
@@ -58,14 +40,14 @@ def user_with(db):
 
 
 def test_the_table_covers_exactly_the_public_command_types():
-    assert set(ALLOWED_ROLES) == set(PUBLIC_TYPES) == set(BODIES)
+    assert set(ALLOWED_ROLES) == set(PUBLIC_TYPES) == set(COMMAND_BODIES)
 
 
 @pytest.mark.parametrize(("command_type", "role", "allowed"), MATRIX)
 def test_a_role_may_submit_a_command_type_only_if_the_contract_allows_it(api, user_with, command_type, role, allowed):
     user = user_with(role)
 
-    response = api.command(user, {"type": command_type, **BODIES[command_type]})
+    response = api.command(user, {"type": command_type, **COMMAND_BODIES[command_type]})
 
     if allowed:
         assert response.status_code == 202, response.content

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.commands.models import Command
-from tests.integration.api.support import assert_problem, assert_validation_problem
+from tests.support.assertions import assert_problem, assert_validation_problem
 
 START = {"type": "ticket.start", "ticket_id": 1}
 

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from apps.inventory.models import InventoryItem, InventoryItemPart
-from tests.factories import InventoryItemFactory, InventoryItemPartFactory
-from tests.integration.api.support import assert_problem, assert_validation_problem
+from tests.support.assertions import assert_problem, assert_validation_problem
+from tests.support.factories import InventoryItemFactory, InventoryItemPartFactory
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 ITEM = {"serial_number": "SN-42", "name": "Cargo bike", "category": "bike"}

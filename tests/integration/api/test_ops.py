@@ -5,7 +5,7 @@ import json
 import pytest
 
 from apps.commands.registry import PUBLIC_TYPES
-from tests.integration.api.support import assert_problem
+from tests.support.assertions import assert_problem
 
 
 def test_healthz_answers_ok_without_a_token(client):

@@ -5,21 +5,10 @@ import re
 import pytest
 
 from apps.rules.models import RulesVersion
-from tests.integration.api.support import assert_problem, assert_validation_problem
+from tests.support.assertions import assert_problem, assert_validation_problem
+from tests.support.contract import DEFAULT_RULES
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
-
-# Copied from API.md "Inventory and rules" → Config (defaults shown).
-API_MD_DEFAULTS = {
-    "ticket_xp": {
-        "base_divisor": 20,
-        "first_pass_bonus": 1,
-        "qc_status_update_xp": 1,
-        "flag_green_max_minutes": 30,
-        "flag_yellow_max_minutes": 60,
-    },
-    "work_session": {"daily_pause_limit_seconds": 1800, "timezone": "UTC"},
-}
 
 
 def test_the_default_rules_are_the_contracts_defaults(api, nobody):
@@ -28,7 +17,7 @@ def test_the_default_rules_are_the_contracts_defaults(api, nobody):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"version", "config", "created_at", "created_by_id", "reason"}
-    assert body["config"] == API_MD_DEFAULTS
+    assert body["config"] == DEFAULT_RULES
     assert body["version"] == 1
     assert RFC3339_UTC.match(body["created_at"])
 
@@ -42,8 +31,8 @@ def test_an_admin_changes_the_rules_as_a_new_version(api, admin, nobody, django_
     assert response.status_code == 200, response.content
     body = response.json()
     expected = {
-        "ticket_xp": {**API_MD_DEFAULTS["ticket_xp"], "base_divisor": 15},
-        "work_session": {**API_MD_DEFAULTS["work_session"], "timezone": "Europe/Berlin"},
+        "ticket_xp": {**DEFAULT_RULES["ticket_xp"], "base_divisor": 15},
+        "work_session": {**DEFAULT_RULES["work_session"], "timezone": "Europe/Berlin"},
     }
     assert (body["version"], body["config"], body["created_by_id"], body["reason"]) == (
         2,

@@ -8,8 +8,8 @@ import time_machine
 
 from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
-from tests.factories import InventoryItemFactory, InventoryItemPartFactory
-from tests.integration.api.support import assert_problem, assert_validation_problem
+from tests.support.assertions import assert_problem, assert_validation_problem
+from tests.support.factories import InventoryItemFactory, InventoryItemPartFactory
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 TICKET_FIELDS = {

@@ -1,9 +1,9 @@
-"""A lane needs one queued message, not one per command (apps.commands.dispatch).
+"""Queueing lanes for the workers (apps.commands.dispatch): a lane needs one queued message, not one per command.
 
 `process_lane` drains every pending command of its lane, so the second command of a lane whose message is still
 queued publishes nothing; the worker clears the flag as it starts the drain, so a command it might miss publishes
-again. Before, a ticket's N quick commands queued N messages: under a backlog N-1 tasks found the lane drained,
-each after an empty transaction and usually a wait on the lane's lock. Real Redis: the queue is a list we count.
+again. A ticket's N quick commands thus cost one task, not N tasks that each wait on the lane's lock to find
+nothing. Real Redis: the queue is a list we count.
 """
 
 import uuid

@@ -1,13 +1,14 @@
-"""Helpers for the HTTP contract tests: an authenticated in-process client and problem-details assertions."""
+"""Clients of the HTTP API: in-process through Django's test client, or over HTTP to a live server."""
 
 import json
+import time
 from typing import Any
 
+import httpx
 from django.test.client import FakePayload
 
 from apps.accounts.models import ApiToken, User
-
-PROBLEM_JSON = "application/problem+json"
+from tests.support.contract import FINAL_STATUSES
 
 
 class ApiClient:
@@ -56,29 +57,41 @@ class ApiClient:
         return self.client.request(**environ)
 
 
-def assert_problem(response, status: int, code: str) -> dict:
-    """The response is an RFC 9457 problem with the contract's fields; returns the body."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == PROBLEM_JSON
-    body = response.json()
-    assert body["type"] == f"/problems/{code}"
-    assert body["code"] == code
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert "Traceback" not in response.content.decode()
-    return body
+class LiveClient:
+    """An upstream system talking HTTP to a live server with one user's token."""
 
+    def __init__(self, base_url: str, token: str):
+        self.http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=40)
 
-def assert_validation_problem(response, *locs: list) -> dict:
-    """A 422 validation_error whose `errors` are well-formed and include each of `locs` (when given)."""
-    body = assert_problem(response, 422, "validation_error")
-    errors = body["errors"]
-    assert isinstance(errors, list) and errors
-    for error in errors:
-        assert isinstance(error["loc"], list)
-        assert isinstance(error["msg"], str) and error["msg"]
-    reported = [error["loc"] for error in errors]
-    for loc in locs:
-        assert loc in reported, reported
-    return body
+    @classmethod
+    def of(cls, base_url: str, user: User) -> "LiveClient":
+        """A client with a new token of `user`."""
+        return cls(base_url, ApiToken.issue(user)[1])
+
+    def command(self, body: dict, *, key: str | None = None, wait: int | None = None) -> httpx.Response:
+        headers = {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        if wait is not None:
+            headers["Prefer"] = f"wait={wait}"
+        return self.http.post("/api/v1/commands", json=body, headers=headers)
+
+    def run(self, body: dict, *, timeout: float = 20) -> dict:
+        """Submit and wait for the final outcome."""
+        response = self.command(body)
+        assert response.status_code in (200, 202), response.text
+        return self.wait_final(response.json()["id"], timeout=timeout)
+
+    def wait_final(self, command_id: str, *, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            command = self.get(f"/api/v1/commands/{command_id}")
+            if command["status"] in FINAL_STATUSES:
+                return command
+            time.sleep(0.05)
+        raise AssertionError(f"command {command_id} still pending after {timeout}s: {command}")
+
+    def get(self, path: str, **params) -> dict:
+        response = self.http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()

@@ -1,14 +1,10 @@
-"""factory_boy factories: the one place tests build rows."""
-
-from datetime import UTC, datetime
+"""factory_boy factories: the one place tests build rows (builders.py drives them through the services)."""
 
 import factory
 
 from apps.accounts.models import ApiToken, Role, User
 from apps.inventory.models import InventoryItem, InventoryItemPart
 from apps.ticket.inputs import PartSpecInput
-
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -3,8 +3,10 @@
 import time
 from collections import Counter
 
-from tests.fault.load import PAUSE_LIFE_SESSIONS, PAUSE_LIFE_TICKET_ACTIONS, Load
-from tests.fault.stack import Stack, write_figures
+from tests.support.lives import LIFE_TICKET_ACTIONS, PAUSE_LIFE, PAUSE_LIFE_SESSIONS
+from tests.support.load import Load
+from tests.support.logs import write_figures
+from tests.support.stack import Stack
 
 
 class Timer:
@@ -21,7 +23,7 @@ def settle_and_report(stack: Stack, load: Load, *, timer: Timer, settle_timeout:
     """Wait for every command to be final, then gather the outcomes, the histories and the checker's verdict."""
     try:
         timer.marks["settle_seconds"] = round(stack.wait_settled(settle_timeout), 2)
-    except AssertionError as exc:
+    except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{stack.process_logs()}") from None
     timer.mark("settled")
     ticket_ids = [t["ticket_id"] for t in load.tickets] + list(extra_ticket_ids)
@@ -51,7 +53,7 @@ def base_figures(name: str, load: Load, outcome: dict, timer: Timer, **extra) ->
     for type_status, count in all_commands["by_type_status"].items():
         by_status[type_status.split("|")[1]] += count
     return write_figures(
-        name,
+        f"fault-{name}",
         {
             "test": name,
             "load": load.figures(),
@@ -95,11 +97,42 @@ def finish_pause_life(stack: Stack, load: Load, *, name: str, timer: Timer, sett
     """The end of a fault run over PAUSE_LIFE tickets: settle, write the figures (with `extra`), and assert that
     every command was applied once, each ticket's life exactly once, and the invariants hold. Returns the figures."""
     outcome = settle_and_report(stack, load, timer=timer, settle_timeout=settle_timeout)
-    wrong = lives_not_applied_once(
-        outcome["report"], stack.seeded["tickets"], PAUSE_LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS
-    )
+    wrong = lives_not_applied_once(outcome["report"], stack.seeded["tickets"], LIFE_TICKET_ACTIONS, PAUSE_LIFE_SESSIONS)
     figures = base_figures(name, load, outcome, timer, **extra, tickets_not_applied_once=wrong)
     assert load.transport_errors == [], load.transport_errors[:5]
     assert_clean_outcome(figures, load, outcome)
     assert wrong == []
     return figures
+
+
+def pause_life_under_faults(
+    make_stack, *, name: str, tickets: int, rate: float, settle_timeout: float, faults: int, inject
+):
+    """A fault run: PAUSE_LIFE for `tickets` tickets at `rate` commands/s, and `inject(stack)` called `faults` times,
+    spread over the load (each time another 1/(faults + 1) of it has been accepted). Finishes as finish_pause_life
+    does; the figures list each fault under "faults" (when, and the commands accepted and pending around it)."""
+    timer = Timer()
+    stack = make_stack(name).start(seed_tickets=tickets)
+    timer.mark("ready")
+    load = Load(stack.web.url, stack.seeded["tickets"], PAUSE_LIFE, name=name, rate=rate).start()
+    done = []
+    try:
+        for n in range(1, faults + 1):
+            load.wait_accepted(load.total * n // (faults + 1), timeout=120)
+            accepted, pending = load.accepted(), stack.pending()
+            started = timer.mark(f"fault{n}")
+            inject(stack)
+            done.append(
+                {
+                    "at": started,
+                    "accepted_at_fault": accepted,
+                    "pending_at_fault": pending,
+                    "accepted_during_fault": load.accepted() - accepted,
+                    "back_after_seconds": round(timer.mark(f"fault{n}-done") - started, 2),
+                }
+            )
+        load.wait(timeout=180)
+    finally:
+        load.stop()
+    timer.mark("submitted")
+    return finish_pause_life(stack, load, name=name, timer=timer, settle_timeout=settle_timeout, faults=done)

@@ -1,10 +1,10 @@
 """Setup and inspection for fault tests, against the stack's own database.
 
-    DATABASE_URL=... REDIS_URL=... python -m tests.fault.tool seed|report|check   (JSON arguments on stdin)
+    DATABASE_URL=... REDIS_URL=... python -m tests.support.tool seed|report|check   (JSON arguments on stdin)
 
 A child process reaches the stack's database (in a private PostgreSQL cluster) without re-pointing the test
-process's Django connections; the answer is one JSON line on stdout. Seeding goes through the services, like
-tests/e2e/builders.py.
+process's Django connections; the answer is one JSON line on stdout. Seeding goes through the services (the Shop
+of builders.py, on the real clock).
 """
 
 import io
@@ -16,29 +16,30 @@ from collections import Counter
 
 def seed(args: dict) -> dict:
     """Approved tickets, each on its own item with two parts and assigned to its own technician, plus tokens."""
-    from apps.accounts.models import ApiToken, Role, User
     from apps.common.time import utc_now
-    from apps.inventory.models import InventoryItem, InventoryItemPart
-    from apps.ticket import services_workflow as workflow
-    from apps.ticket.inputs import PartSpecInput
+    from tests.support import factories
+    from tests.support.builders import Shop
 
     prefix, count = args["prefix"], int(args["tickets"])
-    admin = User.objects.create(username=f"{prefix}-admin", roles=[Role.ADMIN], is_staff=True)
-    master = User.objects.create(username=f"{prefix}-master", roles=[Role.MASTER])
-    inspector = User.objects.create(username=f"{prefix}-qc", roles=[Role.QC_INSPECTOR])
+    shop = Shop(
+        admin=factories.AdminFactory(username=f"{prefix}-admin"),
+        master=factories.MasterFactory(username=f"{prefix}-master"),
+        inspector=factories.InspectorFactory(username=f"{prefix}-qc"),
+        clock=utc_now,
+    )
     tickets = []
     for index in range(count):
-        technician = User.objects.create(username=f"{prefix}-tech-{index}", roles=[Role.TECHNICIAN])
-        item = InventoryItem.objects.create(serial_number=f"{prefix}-SN-{index}", name=f"bike {index}", category="bike")
-        parts = [InventoryItemPart.objects.create(inventory_item=item, name=name) for name in ("brakes", "chain")]
-        specs = [PartSpecInput(inventory_item_part_id=part.pk, color="green", minutes=20) for part in parts]
-        ticket = workflow.create_ticket(
-            inventory_item_id=item.pk, title=f"{prefix} {index}", part_specs=specs, master=master, at=utc_now()
-        ).ticket
-        workflow.approve_ticket_review(ticket_id=ticket.pk, actor=admin, at=utc_now())
-        workflow.assign_ticket(ticket_id=ticket.pk, technician_id=technician.pk, actor=master, at=utc_now())
-        tickets.append({"ticket_id": ticket.pk, "technician_id": technician.pk, "token": ApiToken.issue(technician)[1]})
-    return {"admin_token": ApiToken.issue(admin)[1], "qc_token": ApiToken.issue(inspector)[1], "tickets": tickets}
+        technician = factories.TechnicianFactory(username=f"{prefix}-tech-{index}")
+        item = factories.InventoryItemFactory(serial_number=f"{prefix}-SN-{index}", name=f"bike {index}")
+        parts = [factories.InventoryItemPartFactory(inventory_item=item, name=name) for name in ("brakes", "chain")]
+        ticket = shop.assigned(technician, item=item, parts=parts, minutes=(20, 20), title=f"{prefix} {index}")
+        token = factories.issue_token(technician)
+        tickets.append({"ticket_id": ticket.pk, "technician_id": technician.pk, "token": token})
+    return {
+        "admin_token": factories.issue_token(shop.admin),
+        "qc_token": factories.issue_token(shop.inspector),
+        "tickets": tickets,
+    }
 
 
 def report(args: dict) -> dict:
@@ -94,11 +95,11 @@ def report(args: dict) -> dict:
 
 
 def check(args: dict) -> dict:
-    """The project's checker (`manage.py check_invariants`) and this suite's own checks (tests.fault.checks)."""
+    """The project's checker (`manage.py check_invariants`) and this suite's own checks (tests.support.invariants)."""
     from django.core.management import call_command, get_commands
     from django.core.management.base import CommandError
 
-    from tests.fault.checks import run_checks
+    from tests.support.invariants import run_checks
 
     ours = run_checks()
     violations = dict(ours["violations"])
@@ -114,7 +115,7 @@ def check(args: dict) -> dict:
     return {
         "ok": not violations,
         "check_invariants": project,
-        "fault_checks": "tests.fault.checks",
+        "fault_checks": "tests.support.invariants",
         "violations": violations,
         "counted": ours["counted"],
     }
