@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from apps.commands.dispatch import forget_queued, send_lane_rollback_unsafe
 from apps.commands.models import Command
 from apps.commands.processing import drain_lane, mark_failed
-from apps.common.db import database_now
+from apps.common import time as clock
 from apps.common.tasks import TaskName
 
 logger = logging.getLogger("ticketflow.workers")
@@ -50,7 +50,7 @@ def sweep_stale_commands() -> int:
 
     Safe to run anywhere, any number of times: a lane sent twice is drained once.
     """
-    now = database_now()  # the clock submitted_at was read from
+    now = clock.database_now()  # the clock submitted_at was read from
     stale_after = settings.COMMAND_STALE_AFTER_SECONDS
     lanes = list(Command.objects.stale_lanes(now - timedelta(seconds=stale_after))[:1000])
     sent = 0
@@ -93,7 +93,7 @@ def _drop_broken_connections() -> None:
 @shared_task(name=TaskName.PRUNE_IDEMPOTENCY_KEYS, ignore_result=True)
 def prune_idempotency_keys() -> int:
     """Forget idempotency keys of finished commands older than IDEMPOTENCY_RETENTION_HOURS (commands stay)."""
-    cutoff = database_now() - timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS)
+    cutoff = clock.database_now() - timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS)
     pruned = (
         Command.objects.filter(idempotency_key__isnull=False, submitted_at__lt=cutoff)
         .exclude(status="pending")

@@ -5,7 +5,7 @@ import time
 
 from celery import shared_task
 
-from apps.common.db import database_now
+from apps.common import time as clock
 from apps.common.tasks import TaskName
 from apps.rules.models import RulesVersion
 from apps.rules.selectors import active_rules
@@ -19,7 +19,7 @@ def recompute_ticket_metrics(version_id: int) -> int:
     """Re-derive every active, non-manual ticket's metrics under the active rules. Idempotent; safe to repeat."""
     started = time.monotonic()
     xp_rules = active_rules().config.ticket_xp
-    changed = services_rules_change.recompute_auto_metrics(xp_rules=xp_rules, at=database_now())
+    changed = services_rules_change.recompute_auto_metrics(xp_rules=xp_rules, at=clock.database_now())
     logger.info(
         "ticket metrics re-derived",
         extra={"rules_version_id": version_id, "changed": changed, "seconds": round(time.monotonic() - started, 3)},
@@ -32,7 +32,7 @@ def recompute_pause_deadlines(version_id: int) -> int:
     """Re-derive every paused session's deadline; none moves earlier than the change. Idempotent."""
     changed_at = RulesVersion.objects.filter(pk=version_id).values_list("created_at", flat=True).first()
     if changed_at is None:
-        changed_at = database_now()
+        changed_at = clock.database_now()
     moved = services_rules_change.recompute_pause_deadlines(changed_at=changed_at)
     logger.info("pause deadlines re-derived", extra={"rules_version_id": version_id, "moved": moved})
     return moved

@@ -5,10 +5,10 @@ import time
 from datetime import datetime
 
 from celery import shared_task
-from django.db.models.functions import Now
 
 from apps.commands.models import Command
 from apps.commands.system import auto_resume_key, submit_auto_resume
+from apps.common import time as clock
 from apps.common.tasks import TaskName
 from apps.ticket.models import WorkSession
 
@@ -28,21 +28,22 @@ def auto_resume(session_id: int, deadline_iso: str) -> bool:
     stopped, or its deadline moved) does nothing.
     """
     deadline = datetime.fromisoformat(deadline_iso)
-    row = (
+    ticket_id = (
         WorkSession.domain.paused()
         .filter(pk=session_id, auto_resume_at=deadline)
-        .annotate(db_now=Now())
-        .values("ticket_id", "db_now")
+        .values_list("ticket_id", flat=True)
         .first()
     )
-    if row is None:
+    if ticket_id is None:
         return False
-    early = (deadline - row["db_now"]).total_seconds()
+    early = (deadline - clock.database_now()).total_seconds()
     if early > EARLY_TOLERANCE_SECONDS:
         return False  # far too early (a redelivery): the sweep resumes it on time
     if early > 0:
         time.sleep(early)
-    return submit_auto_resume(ticket_id=row["ticket_id"], session_id=session_id, auto_resume_at=deadline)
+    return submit_auto_resume(
+        ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, stored_at=clock.database_now()
+    )
 
 
 @shared_task(name=TaskName.SWEEP_DUE_AUTO_RESUMES, ignore_result=True)
@@ -53,21 +54,22 @@ def sweep_due_auto_resumes() -> int:
     The guarantee behind the ETA job: lost, late or duplicated messages, restarted workers, a flushed Redis.
     Any number of sweeps may run at once; the commands' idempotency keys keep it to one resume per pause.
     """
-    due = WorkSession.domain.paused_due(Now()).order_by("auto_resume_at")
+    now = clock.database_now()
+    due = WorkSession.domain.paused_due(now).order_by("auto_resume_at")
     submitted = 0
     for session_id, ticket_id, deadline in due.values_list("pk", "ticket_id", "auto_resume_at")[:SWEEP_BATCH]:
-        if submit_auto_resume(ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline):
+        if submit_auto_resume(ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, stored_at=now):
             submitted += 1
         elif (
             not Command.objects.pending().filter(idempotency_key__startswith=auto_resume_key(session_id, deadline))
-            and WorkSession.domain.paused_due(Now()).filter(pk=session_id, auto_resume_at=deadline).exists()
+            and WorkSession.domain.paused_due(now).filter(pk=session_id, auto_resume_at=deadline).exists()
         ):
             # The earlier command finished yet the session is still due: it was stored a moment before the
             # deadline and found nothing to do. Re-read after seeing it finished: it usually resumed the session
             # since `due` was listed.
             attempt = Command.objects.filter(idempotency_key__startswith=auto_resume_key(session_id, deadline)).count()
             submitted += submit_auto_resume(
-                ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, attempt=attempt
+                ticket_id=ticket_id, session_id=session_id, auto_resume_at=deadline, stored_at=now, attempt=attempt
             )
     if submitted:
         logger.info("auto-resumes submitted by the sweep", extra={"count": submitted})

@@ -93,14 +93,18 @@ def store_command(
     idempotency_key: str | None,
     fingerprint: str,
     occurred_at: datetime | None = None,
+    stored_at: datetime | None = None,
     queue: str | None = None,
 ) -> Command:
     """Insert the Command (pending) and queue its lane after commit.
 
-    `submitted_at` (and `occurred_at`, unless given) come from PostgreSQL's clock in the INSERT itself.
-    IntegrityError: the idempotency key is taken, or `occurred_at` is too far ahead (command_occurred_not_ahead).
+    `submitted_at` is PostgreSQL's clock: read by the INSERT itself, or `stored_at`, a reading the caller just took
+    (the sweep). `occurred_at` is `submitted_at` unless given. IntegrityError: the idempotency key is taken, or
+    `occurred_at` is too far ahead (command_occurred_not_ahead).
     """
-    pressed = {} if occurred_at is None else {"occurred_at": occurred_at}
+    pressed = {} if stored_at is None else {"submitted_at": stored_at, "occurred_at": stored_at}
+    if occurred_at is not None:
+        pressed["occurred_at"] = occurred_at
     with transaction.atomic():
         command = Command.objects.create(
             type=command_type.name,

@@ -13,12 +13,12 @@ def auto_resume_key(session_id: int, auto_resume_at) -> str:
     return f"auto-resume:{session_id}:{isoformat_utc(auto_resume_at)}"
 
 
-def submit_auto_resume(*, ticket_id: int, session_id: int, auto_resume_at, attempt: int = 0) -> bool:
+def submit_auto_resume(*, ticket_id: int, session_id: int, auto_resume_at, stored_at, attempt: int = 0) -> bool:
     """Queue the auto-resume of one pause. Idempotent per (session, deadline): True only for the first call.
 
     Duplicates (the ETA job and the sweep, two beats, a redelivered message) find the key taken and do nothing.
     The command takes its place in the ticket's lane behind every command accepted before it, and resumes the
-    session only if the deadline has come by the time it is stored (PostgreSQL's clock).
+    session only if the deadline has come by `stored_at`: the reading of PostgreSQL's clock that found it due.
     """
     command_type = REGISTRY["work_session.auto_resume"]
     payload = command_type.schema(ticket_id=ticket_id, session_id=session_id)
@@ -32,6 +32,7 @@ def submit_auto_resume(*, ticket_id: int, session_id: int, auto_resume_at, attem
             actor=None,
             idempotency_key=key,
             fingerprint=fingerprint(body),
+            stored_at=stored_at,
             queue=settings.CELERY_QUEUE_TIMERS,
         )
     except IntegrityError:

@@ -1,21 +1,13 @@
-"""Database helpers: PostgreSQL's clock, and turning constraint violations into domain refusals."""
+"""Database helpers: turning constraint violations into domain refusals."""
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from apps.common.errors import DomainError, ErrorCode
 
 Refusals = Mapping[str, tuple[ErrorCode, str]]
-
-
-def database_now() -> datetime:
-    """PostgreSQL's clock: the one clock that stamps history (DESIGN.md, event time)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
 
 
 def constraint_name(exc: IntegrityError) -> str | None:

@@ -1,9 +1,25 @@
-"""Time helpers. Services take `at=`/`now=`; only the outermost layers call `utc_now()`."""
+"""Time helpers. Services take `at=`/`now=`; only the outermost layers read a clock.
+
+Two clocks, two jobs (DESIGN.md, event time): PostgreSQL's stamps everything that enters history and accounting,
+so hosts whose clocks drift can never reorder or stretch a history; a host's (`utc_now`) only schedules wake-ups,
+measures lateness for metrics and shows live figures. Callers read PostgreSQL's as `clock.database_now()` (module
+attribute), so tests can stand it still with the host's (tests/support/clock.py).
+"""
 
 from datetime import UTC, datetime
 
+from django.db import connection
+
+
+def database_now() -> datetime:
+    """PostgreSQL's clock, now."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
 
 def utc_now() -> datetime:
+    """This host's clock: never for history (see above)."""
     return datetime.now(UTC)
 
 

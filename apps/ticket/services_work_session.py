@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from apps.accounts.models import User
-from apps.common.db import database_now, refusing_on_violation
+from apps.common import time as clock
+from apps.common.db import refusing_on_violation
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_auto_resume_lateness
 from apps.common.time import isoformat_utc
@@ -35,7 +36,7 @@ def apply_due_auto_resume(session: WorkSession, *, at: datetime) -> bool:
     if session.status != SessionStatus.PAUSED or session.auto_resume_at is None or session.auto_resume_at > at:
         return False
     scheduled_for = session.auto_resume_at
-    applied_at = database_now()
+    applied_at = clock.database_now()
     session.resume(
         actor=None,
         at=scheduled_for,

@@ -58,6 +58,8 @@ def test_the_command_browser_lists_and_filters_commands(client, staff_admin, sho
         error_code="invalid_transition",
         error_message="cannot pass QC",
         submitted_at=shop.now,
+        occurred_at=shop.now,
+        effective_at=shop.now,
         finished_at=shop.now,
     )
     url = reverse("admin:commands_command_changelist")

@@ -11,6 +11,7 @@ from celery import current_app
 from apps.accounts.models import SYSTEM_USERNAME
 from apps.commands.models import Command
 from apps.commands.processing import apply_next
+from apps.commands.system import submit_auto_resume
 from apps.common.tasks import TaskName
 from apps.ticket import services_rules_change as rules_change
 from apps.ticket import services_work_session as sessions
@@ -103,14 +104,17 @@ def test_applying_the_swept_command_resumes_at_the_deadline(three_paused):
     assert auto_resume_commands().count() == 2
 
 
-def test_a_command_applied_on_a_clock_behind_the_deadline_is_submitted_again_once(three_paused):
+def test_an_auto_resume_stored_before_its_deadline_does_nothing_and_the_sweep_submits_it_again_once(three_paused):
     _, _, (t3, _, s3) = three_paused
-    assert sweep(nov26(11, 30)) == 3
-    first = apply_lane(f"ticket:{t3.pk}", nov26(11, 29, 58))  # the worker's clock lags: not due there, a no-op
-    assert (first.status, first.result) == ("succeeded", None)
+    # An ETA job that woke two seconds early (a redelivered message past its tolerance check, say).
+    assert submit_auto_resume(
+        ticket_id=t3.pk, session_id=s3.pk, auto_resume_at=nov26(11, 30), stored_at=nov26(11, 29, 58)
+    )
+    first = apply_lane(f"ticket:{t3.pk}", nov26(11, 30, 5))  # applied after the deadline, judged as of its storing
+    assert (first.status, first.result, first.effective_at) == ("succeeded", None, nov26(11, 29, 58))
     assert reloaded(s3).status == "paused"
 
-    assert sweep(nov26(11, 31)) == 1
+    assert sweep(nov26(11, 31)) == 3  # the two others are due too
     assert sweep(nov26(11, 31)) == 0
     retry = auto_resume_commands().get(idempotency_key__endswith=":retry-1")
     assert retry.payload["session_id"] == s3.pk

@@ -48,7 +48,12 @@ def triggers_off() -> None:
 
 
 def command(**fields) -> Command:
+    """A command row as given; pressed when submitted, and judged then if it is final."""
     defaults = {"type": "ticket.start", "payload": {"ticket_id": 1}, "lane": "ticket:1", "fingerprint": "-"}
+    if "submitted_at" in fields:
+        defaults["occurred_at"] = fields["submitted_at"]
+        if fields.get("status") in ("succeeded", "rejected"):
+            defaults["effective_at"] = fields["submitted_at"]
     return Command.objects.create(**{**defaults, **fields})
 
 
@@ -77,11 +82,12 @@ def healthy(shop):
     sessions.pause_work_session(ticket_id=paused.pk, actor=third, at=shop.tick(90))
 
     shop.create(**with_item(shop))
+    three_hours_ago = utc_now() - timedelta(hours=3)
     command(
         status="succeeded",
         submitter=shop.admin,
-        submitted_at=utc_now() - timedelta(hours=3),
-        finished_at=utc_now() - timedelta(hours=3),
+        submitted_at=three_hours_ago,
+        finished_at=three_hours_ago,
         result={},
     )
     command(submitter=shop.admin, submitted_at=utc_now() - timedelta(seconds=2))

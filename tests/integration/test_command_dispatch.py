@@ -36,7 +36,7 @@ def queues(settings):
 
 def start(shop, ticket_id: int, kind: str = "ticket.start"):
     return submit_command(
-        submitter=shop.technician, body={"type": kind, "ticket_id": ticket_id}, idempotency_key=None, now=utc_now()
+        submitter=shop.technician, body={"type": kind, "ticket_id": ticket_id}, idempotency_key=None
     ).command
 
 
@@ -95,6 +95,6 @@ def test_an_auto_resume_is_queued_on_the_timers_queue_even_behind_a_queued_lane(
     WorkSession.objects.filter(pk=session.pk).update(status="paused", auto_resume_at=utc_now())
     session.refresh_from_db()
     assert submit_auto_resume(
-        ticket_id=ticket.pk, session_id=session.pk, auto_resume_at=session.auto_resume_at, now=utc_now()
+        ticket_id=ticket.pk, session_id=session.pk, auto_resume_at=session.auto_resume_at, stored_at=utc_now()
     )
     assert (queues("commands"), queues("timers")) == (1, 1)

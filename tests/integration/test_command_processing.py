@@ -23,7 +23,7 @@ def test_a_lane_applies_its_commands_oldest_first_and_records_each_outcome(shop)
         pending_command(tech, kind, at=shop.tick(), ticket_id=ticket.pk)
         for kind in ("ticket.start", "work_session.pause", "work_session.pause", "work_session.stop")
     ]
-    applied = drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1))
+    applied = drain_lane(f"ticket:{ticket.pk}")
 
     outcomes = [(c.type, c.status, c.error_code, c.attempts) for c in Command.objects.order_by("seq")]
     assert outcomes == [
@@ -74,7 +74,7 @@ def test_marking_a_command_failed_lets_its_lane_move_on(shop):
     ticket = shop.assigned()
     first = pending_command(shop.technician, "ticket.start", at=shop.now, ticket_id=ticket.pk)
     second = pending_command(shop.technician, "work_session.pause", at=shop.now, ticket_id=ticket.pk)
-    mark_failed(first.id, reason="OperationalError: the database went away", now=shop.tick())
+    mark_failed(first.id, reason="OperationalError: the database went away")
 
     applied = apply_next(f"ticket:{ticket.pk}", now=shop.tick())
     assert applied.pk == second.pk
@@ -89,29 +89,28 @@ def test_a_drain_ends_with_its_last_command_not_with_an_empty_transaction(shop):
     pending_command(shop.technician, "ticket.start", at=shop.tick(), ticket_id=ticket.pk)
     pending_command(shop.technician, "work_session.pause", at=shop.tick(), ticket_id=ticket.pk)
     with CaptureQueriesContext(connection) as queries:
-        assert drain_lane(f"ticket:{ticket.pk}", clock=lambda: shop.tick(1)) == 2
+        assert drain_lane(f"ticket:{ticket.pk}") == 2
     lane_locks = [q["sql"] for q in queries.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
     assert len(lane_locks) == 2  # one transaction per command, none after the last
 
 
-def test_the_clock_is_read_while_the_lane_lock_is_held(shop):
-    """A command's time is read once its lane is locked: two workers racing for one lane must not apply a later
-    command at an earlier instant than the one applied meanwhile (the session would refuse the event as going back
-    in time, and a valid pause would come out `rejected`)."""
+def test_the_clock_and_the_tickets_latest_instant_are_read_while_the_lane_lock_is_held(shop):
+    """A command's effective instant is settled once its lane is locked: two workers racing for one lane must not
+    judge a later command against a history read before the one applied meanwhile."""
     ticket = shop.assigned()
     for command_type in ("ticket.start", "work_session.pause"):
         pending_command(shop.technician, command_type, at=shop.tick(), ticket_id=ticket.pk)
-    locks_held = []
 
-    def clock():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()"
-            )
-            locks_held.append(cursor.fetchone()[0])
-        return shop.tick(1)
+    with CaptureQueriesContext(connection) as queries:
+        assert drain_lane(f"ticket:{ticket.pk}") == 2
 
-    assert drain_lane(f"ticket:{ticket.pk}", clock=clock) == 2
-    assert locks_held[0] == 1  # the first reading already holds the lane's lock
-    assert len(locks_held) == 2 and all(locks_held)  # start and pause; the pause was seen to be the last pending
+    sql = [q["sql"] for q in queries.captured_queries]
+    locks = [i for i, statement in enumerate(sql) if "pg_advisory_xact_lock" in statement]
+    reads = [
+        i
+        for i, statement in enumerate(sql)
+        if "STATEMENT_TIMESTAMP()" in statement and "work_session_transition" in statement
+    ]
+    assert len(locks) == len(reads) == 2
+    assert all(lock < read for lock, read in zip(locks, reads, strict=True))
     assert list(Command.objects.order_by("seq").values_list("status", flat=True)) == ["succeeded", "succeeded"]

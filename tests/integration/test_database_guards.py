@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from apps.commands.models import Command
 from apps.common.append_only import AppendOnlyError
 from apps.common.db import constraint_name
 from apps.inventory.models import InventoryItem, InventoryItemPart
@@ -498,6 +499,80 @@ def test_append_only_tables_still_accept_new_rows(shop):
     ticket = shop.create()
     before = TicketTransition.objects.filter(ticket=ticket).count()
     ticket.add_transition(
-        action="part_specs_changed", from_status="under_review", to_status="under_review", actor=None, at=T0
+        action="part_specs_changed", from_status="under_review", to_status="under_review", actor=None, at=shop.tick()
     )
     assert TicketTransition.objects.filter(ticket=ticket).count() == before + 1
+
+
+# --- histories never go backwards (event time) ---------------------------------------------------------------------
+
+
+def test_a_session_event_dated_before_the_last_one_is_refused(shop):
+    outcome = shop.started()
+    started = outcome.work_session.started_at
+
+    with refused_by("work_session_transition_in_order"):
+        sql(
+            "INSERT INTO work_session_transition (session_id, action, from_status, to_status, metadata, event_at)"
+            " VALUES (%s, 'paused', 'running', 'paused', '{}', %s)",
+            [outcome.work_session.pk, started - timedelta(microseconds=1)],
+        )
+    sql(  # at the same instant, or later, is in order
+        "INSERT INTO work_session_transition (session_id, action, from_status, to_status, metadata, event_at)"
+        " VALUES (%s, 'paused', 'running', 'paused', '{}', %s)",
+        [outcome.work_session.pk, started],
+    )
+
+
+def test_a_ticket_event_dated_before_the_last_one_is_refused(shop):
+    ticket = shop.create()
+    created = ticket.created_at
+
+    with refused_by("ticket_transition_in_order"):
+        sql(
+            "INSERT INTO ticket_transition (ticket_id, action, from_status, to_status, metadata, note, created_at)"
+            " VALUES (%s, 'part_specs_changed', 'under_review', 'under_review', '{}', '', %s)",
+            [ticket.pk, created - timedelta(seconds=1)],
+        )
+
+
+def test_each_history_is_in_order_on_its_own(item, other_item):
+    later, earlier = ticket_row(item), ticket_row(other_item)
+    insert = (
+        "INSERT INTO ticket_transition (ticket_id, action, from_status, to_status, metadata, note, created_at)"
+        " VALUES (%s, 'created', NULL, 'under_review', '{}', '', %s)"
+    )
+    sql(insert, [later.pk, T0 + timedelta(hours=1)])
+
+    sql(insert, [earlier.pk, T0])  # another ticket's later history holds nothing back
+
+    assert TicketTransition.objects.filter(ticket__in=[later, earlier]).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "constraint"),
+    [
+        ({"status": "succeeded", "effective_at": None}, "command_effective_iff_judged"),
+        ({"status": "pending", "effective_at": T0}, "command_effective_iff_judged"),
+        ({"status": "failed", "effective_at": T0}, "command_effective_iff_judged"),
+        ({"status": "rejected", "effective_at": T0 - timedelta(seconds=1)}, "command_effective_not_before_occurred"),
+        ({"occurred_at": T0 + timedelta(seconds=3)}, "command_occurred_not_ahead"),
+    ],
+    ids=["judged without an instant", "pending with one", "failed with one", "before its press", "too far ahead"],
+)
+def test_a_command_row_keeps_its_instants_consistent(technician, fields, constraint):
+    row = {"submitted_at": T0, "occurred_at": T0, "status": "pending", "effective_at": None, **fields}
+    extra = {"finished_at": T0, "error_code": "x"} if row["status"] in ("rejected", "failed") else {}
+    if row["status"] == "succeeded":
+        extra = {"finished_at": T0}
+    with refused_by(constraint):
+        Command.objects.create(
+            type="work_session.pause",
+            payload={"ticket_id": 1},
+            lane="ticket:1",
+            submitter=technician,
+            actor=technician,
+            fingerprint="-",
+            **row,
+            **extra,
+        )

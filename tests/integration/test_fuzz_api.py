@@ -73,7 +73,7 @@ def token(in_process_database, shop, other_item):
     sessions.pause_work_session(ticket_id=working.pk, actor=shop.technician, at=shop.tick())
     for kind in ("work_session.resume", "work_session.resume", "work_session.pause"):
         pending_command(shop.technician, kind, submitter=shop.admin, at=shop.tick(), ticket_id=working.pk)
-    drain_lane(f"ticket:{working.pk}", clock=lambda: shop.tick(1))
+    drain_lane(f"ticket:{working.pk}")
     pending_command(shop.admin, "ticket.approve_review", at=shop.now - timedelta(seconds=1), ticket_id=done.pk)
     assert set(Command.objects.values_list("status", flat=True)) == {"succeeded", "rejected", "pending"}
     return ApiToken.issue(shop.admin)[1]

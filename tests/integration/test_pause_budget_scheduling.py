@@ -31,7 +31,7 @@ def recompute(changed_at: datetime, now: datetime) -> int:
 
 
 def auto_resume(session: WorkSession, now: datetime):
-    return at_instant(now, lambda clock: sessions.auto_resume_work_session(session_id=session.pk, now=clock))
+    return at_instant(now, lambda clock: sessions.auto_resume_work_session(session_id=session.pk, at=clock))
 
 
 # --- (a) one budget shared by the pauses of a day ------------------------------------------------------------------

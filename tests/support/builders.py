@@ -103,8 +103,9 @@ def assigned_tickets(count: int, *, admin, master, technicians=None, minutes=(25
 
 
 def pending_command(actor, command_type: str, *, at: datetime, submitter=None, lane: str | None = None, **payload):
-    """A command stored pending in the inbox, as intake stores it (`submitter` defaults to the actor; the lane is
-    the item's for `ticket.create`, else the ticket's). Nothing is published: a worker never sees it."""
+    """A command stored pending in the inbox as intake stores it, but pressed and stored at `at` (intake reads
+    PostgreSQL's clock instead). `submitter` defaults to the actor; the lane is the item's for `ticket.create`,
+    else the ticket's. Nothing is published: a worker never sees it."""
     if lane is None:
         create = command_type == "ticket.create"
         lane = f"item:{payload['inventory_item_id']}" if create else f"ticket:{payload['ticket_id']}"
@@ -118,4 +119,5 @@ def pending_command(actor, command_type: str, *, at: datetime, submitter=None, l
         actor=actor,
         fingerprint="-",
         submitted_at=at,
+        occurred_at=at,
     )

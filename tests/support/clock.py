@@ -1,15 +1,19 @@
-"""Time in tests: the suite's reference instant, UTC instants, and the process clock frozen at an instant.
+"""Time in tests: the suite's reference instant, UTC instants, and the clocks frozen at an instant.
 
-A step run `at_instant` has the process clock frozen (time-machine) at the same instant the service is given as
-`at=`/`now=`, so code that reads the clock (rules rows' `created_at`, the sweeps, the ETA task) agrees with it.
+A step run `at_instant` has both clocks the code reads frozen at the same instant the service is given as
+`at=`/`now=`: the host's (time-machine) and PostgreSQL's as the code reads it (`apps.common.time.database_now`, the
+sweeps, the ETA task, an automatic resume's `applied_at`). Defaults and triggers inside PostgreSQL keep the real time.
 """
 
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
+from unittest import mock
 
 import time_machine
+
+from apps.common import time as clock
 
 T = TypeVar("T")
 
@@ -27,8 +31,8 @@ def nov26(hour: int, minute: int = 0, second: int = 0) -> datetime:
 
 @contextmanager
 def frozen(instant: datetime):
-    """The process clock stands still at `instant` for the block."""
-    with time_machine.travel(instant, tick=False):
+    """The host's clock and the code's readings of PostgreSQL's stand still at `instant` for the block."""
+    with time_machine.travel(instant, tick=False), mock.patch.object(clock, "database_now", return_value=instant):
         yield instant
 
 

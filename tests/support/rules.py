@@ -16,7 +16,7 @@ from tests.support.clock import frozen
 def change_rules_at(when: datetime, config: dict) -> RulesVersion:
     """Append a rules version at `when` (keys not given keep their defaults) and make it the active one."""
     with frozen(when):
-        row = change_rules(config=config, reason="test on a frozen clock", changed_by=None)
+        row = change_rules(config=config, reason="test on a frozen clock", changed_by=None, at=when)
     forget_cached_rules()
     assert row.created_at == when
     return row

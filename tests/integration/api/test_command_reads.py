@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from apps.commands.models import Command
@@ -17,6 +18,8 @@ COMMAND_FIELDS = {
     "ticket_id",
     "actor_id",
     "idempotency_key",
+    "occurred_at",
+    "effective_at",
     "submitted_at",
     "finished_at",
     "attempts",
@@ -73,6 +76,7 @@ def test_a_finished_command_shows_its_outcome(api, technician):
     Command.objects.filter(id=command_id).update(
         status="rejected",
         attempts=1,
+        effective_at=F("occurred_at"),
         finished_at=timezone.now(),
         error_code="no_open_session",
         error_message="the ticket has no open work session",
@@ -137,7 +141,9 @@ def test_the_list_filters_by_ticket_and_status(api, technician):
     on_7 = api.command(technician, _pause(7)).json()["id"]
     done_on_7 = api.command(technician, {"type": "work_session.stop", "ticket_id": 7}).json()["id"]
     on_8 = api.command(technician, _pause(8)).json()["id"]
-    Command.objects.filter(id=done_on_7).update(status="succeeded", attempts=1, finished_at=timezone.now())
+    Command.objects.filter(id=done_on_7).update(
+        status="succeeded", attempts=1, effective_at=F("occurred_at"), finished_at=timezone.now()
+    )
 
     assert set(_ids(api.get("/api/v1/commands?ticket_id=7", technician))) == {on_7, done_on_7}
     assert set(_ids(api.get("/api/v1/commands?status=pending", technician))) == {on_7, on_8}

@@ -2,11 +2,14 @@
 
 import json
 import time
+from datetime import datetime, timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from apps.commands.models import Command
+from apps.common import time as clock
 from tests.support.assertions import assert_problem, assert_validation_problem
 
 START = {"type": "ticket.start", "ticket_id": 1}
@@ -292,6 +295,91 @@ def test_a_service_user_naming_no_valid_actor_is_a_validation_error(api, service
     assert_validation_problem(response, ["body", "actor_id"])
 
 
+@pytest.mark.parametrize("extra", [{"actor_id": None}, {"occurred_at": None}, {"occurred_at": "2026-12-02T10:00:00Z"}])
+def test_a_service_only_key_from_anyone_else_is_forbidden_whatever_its_value(api, admin, extra):
+    response = api.command(admin, {"type": "ticket.qc_pass", "ticket_id": 1, **extra})
+
+    assert_problem(response, 403, "forbidden")
+    assert not Command.objects.exists()
+
+
+def test_a_service_only_key_is_forbidden_before_anything_else_is_checked(api, technician):
+    response = api.command(technician, {"type": "no.such.type", "occurred_at": "not a time", "stray": 1})
+
+    assert_problem(response, 403, "forbidden")
+
+
+# --- event time: submitted_at from PostgreSQL, occurred_at from a service ------------------------------------------
+
+PAUSE_AS_SERVICE = {"type": "work_session.pause", "ticket_id": 1}
+
+
+def test_submitted_at_is_postgresqls_clock_and_occurred_at_defaults_to_it(api, technician):
+    before = clock.database_now()
+    response = api.command(technician, {"type": "work_session.pause", "ticket_id": 1})
+    after = clock.database_now()
+
+    body = response.json()
+    command = Command.objects.get()
+    assert before <= command.submitted_at <= after
+    assert command.occurred_at == command.submitted_at and command.effective_at is None
+    assert body["occurred_at"] == body["submitted_at"] and body["effective_at"] is None
+
+
+@pytest.mark.parametrize("seconds", [-600, -42.5, 0, 1.5], ids=["oldest", "behind", "now", "a little ahead"])
+def test_a_service_may_say_when_the_act_happened_within_the_bounds(api, service, technician, seconds):
+    occurred = clock.database_now() + timedelta(seconds=seconds + (1 if seconds == -600 else 0))
+    body = {
+        "type": "work_session.pause",
+        "ticket_id": 1,
+        "actor_id": technician.pk,
+        "occurred_at": occurred.isoformat(),
+    }
+
+    response = api.command(service, body)
+
+    assert response.status_code == 202, response.content
+    command = Command.objects.get()
+    assert command.occurred_at == occurred
+    assert datetime.fromisoformat(response.json()["occurred_at"]) == occurred
+
+
+@pytest.mark.parametrize(
+    "occurred",
+    [
+        lambda now: (now + timedelta(seconds=5)).isoformat(),
+        lambda now: (now - timedelta(seconds=700)).isoformat(),
+        lambda now: now.replace(tzinfo=None).isoformat(),
+        lambda now: "yesterday",
+        lambda now: 1764670000,
+        lambda now: "0001-01-01T00:00:00Z",
+        lambda now: "9999-12-31T23:59:59+14:00",
+    ],
+    ids=["ahead", "too far behind", "no offset", "not a time", "a number", "year 1", "year 9999"],
+)
+def test_an_occurred_at_out_of_bounds_or_without_an_offset_is_a_validation_error(api, service, technician, occurred):
+    value = occurred(clock.database_now())
+    body = {**PAUSE_AS_SERVICE, "actor_id": technician.pk, "occurred_at": value}
+
+    response = api.command(service, body)
+
+    assert_validation_problem(response, ["body", "occurred_at"])
+    assert not Command.objects.exists()
+
+
+def test_the_backdating_bound_is_a_setting(api, service, technician, settings):
+    settings.COMMAND_MAX_BACKDATE_SECONDS = 30
+    occurred = clock.database_now() - timedelta(seconds=60)
+    body = {
+        "type": "work_session.pause",
+        "ticket_id": 1,
+        "actor_id": technician.pk,
+        "occurred_at": occurred.isoformat(),
+    }
+
+    assert_validation_problem(api.command(service, body), ["body", "occurred_at"])
+
+
 # --- idempotency -------------------------------------------------------------------------------------------------
 
 
@@ -319,7 +407,12 @@ def test_a_replay_matches_the_body_by_value_not_by_its_spelling(api, technician)
 def test_a_replay_of_a_finished_command_is_200_with_its_outcome(api, technician):
     first = api.command(technician, START, HTTP_IDEMPOTENCY_KEY="key-1").json()
     Command.objects.filter(id=first["id"]).update(
-        status="rejected", finished_at=timezone.now(), attempts=1, error_code="not_found", error_message="no ticket 1"
+        status="rejected",
+        effective_at=F("occurred_at"),
+        finished_at=timezone.now(),
+        attempts=1,
+        error_code="not_found",
+        error_message="no ticket 1",
     )
 
     again = api.command(technician, START, HTTP_IDEMPOTENCY_KEY="key-1")
