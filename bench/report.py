@@ -95,6 +95,22 @@ def targets(results: dict) -> list[Target]:
         finished = half and half["submit_to_finished"]["p99_ms"]
         out.append(_ceiling(f"submit→finished p99 {label}", finished, 150, "ms"))
 
+    checked = [
+        s[key]["event_time"]
+        for key in ("throughput_peak", "throughput_half", "throughput_steady")
+        if s.get(key) and s[key].get("event_time")
+    ]
+    if checked:
+        worst = max(c["recorded_minus_effective_max_abs_us"] or 0 for c in checked)
+        counted = sum(c["session_commands"] for c in checked)
+        out.append(
+            Target(
+                "session commands recorded at effective_at", "exactly 0", f"{worst} µs over {counted}", worst == 0, None
+            )
+        )
+    else:
+        out.append(Target("session commands recorded at effective_at", "exactly 0", "-", None, None))
+
     eta, sweep = s.get("auto_resume_eta"), s.get("auto_resume_sweep_only")
     out.append(_ceiling("auto-resume lateness p99, ETA + sweep", eta and eta["lateness"]["p99_ms"], 500, "ms"))
     limit = sweep_interval * 1000 + 500
@@ -157,6 +173,13 @@ def figures(results: dict) -> list[tuple[str, str]]:
             add(
                 f"1. {title}: CPU ms per command (web / worker / PostgreSQL / clients)",
                 " / ".join(str(per_command.get(name, "-")) for name in ("web", "worker", "postgres", "harness")),
+            )
+        event_time = t.get("event_time")
+        if event_time:
+            add(
+                f"1. {title}: session commands, recorded minus effective_at max µs / clamped",
+                f"{event_time['session_commands']}: {event_time['recorded_minus_effective_max_abs_us']} / "
+                f"{event_time['clamped']}",
             )
         other = {code: n for code, n in (t.get("http_statuses") or {}).items() if code != "202"}
         if other:

@@ -8,6 +8,7 @@ count over (last `finished_at` - first `submitted_at`). Run at full speed, then 
 
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 
 from django.db.models import Max
 
@@ -86,7 +87,10 @@ def drive(ctx: Context, batch: Batch, *, label: str, rate: float | None = None) 
     accept_window = max(s.sent + s.seconds for s in accepted) - min(s.sent for s in accepted) if accepted else 0
     applied_window = (max(f for _, f in finals) - min(s for s, _ in finals)).total_seconds() if finals else 0
 
+    event_time = event_time_check(batch_commands)
     problems = []
+    if event_time["mismatched"]:
+        problems.append(f"{label}: {event_time['mismatched']} session commands recorded away from their effective_at")
     if http.get("202", 0) != total:
         problems.append(f"{label}: {total - http.get('202', 0)} POSTs were not answered 202 ({dict(http)})")
     if len(rows) != total or statuses.get("succeeded", 0) != total:
@@ -106,5 +110,28 @@ def drive(ctx: Context, batch: Batch, *, label: str, rate: float | None = None) 
         "waited_for_idle_queues_seconds": settled,
         "cpu_seconds": cpu,  # web and worker trees, this run's PostgreSQL backends, the harness's clients
         "cpu_ms_per_command": {name: round(seconds * 1000 / total, 1) for name, seconds in cpu.items()},
+        "event_time": event_time,
         "problems": problems,
+    }
+
+
+SESSION_COMMANDS = ("ticket.start", "work_session.pause", "work_session.resume", "work_session.stop")
+
+
+def event_time_check(commands) -> dict:
+    """Over every applied session command: the instant its history row records minus its `effective_at` (must be
+    exactly 0), and how many were clamped (`effective_at` after `occurred_at`: the ticket's history was later)."""
+    rows = commands.filter(status="succeeded", type__in=SESSION_COMMANDS).values_list(
+        "result", "occurred_at", "effective_at"
+    )
+    offsets_us, clamped = [], 0
+    for result, occurred_at, effective_at in rows:
+        recorded = datetime.fromisoformat(result["work_session"]["transitions"][-1]["event_at"])
+        offsets_us.append((recorded - effective_at) // timedelta(microseconds=1))
+        clamped += effective_at != occurred_at
+    return {
+        "session_commands": len(offsets_us),
+        "recorded_minus_effective_max_abs_us": max((abs(o) for o in offsets_us), default=None),
+        "mismatched": sum(1 for o in offsets_us if o != 0),
+        "clamped": clamped,
     }
