@@ -495,6 +495,18 @@ def test_the_database_refuses_raw_sql_updates_and_deletes_of_append_only_rows(re
     assert sql(f"SELECT count(*) FROM {table} WHERE id = %s", [row.pk]) == [(1,)]
 
 
+@pytest.mark.parametrize(("table", "model", "field", "value"), APPEND_ONLY)
+def test_the_database_refuses_to_truncate_an_append_only_table(request, table, model, field, value):
+    row = request.getfixturevalue(table)
+    sql("SET LOCAL ticketflow.allow_truncate = off")  # as every connection but the test suite's flush
+    sql("SET CONSTRAINTS ALL IMMEDIATE")  # PostgreSQL refuses any TRUNCATE while deferred checks are pending
+
+    with refused_as_append_only("TRUNCATE"):
+        sql(f"TRUNCATE {table}")
+
+    assert sql(f"SELECT count(*) FROM {table} WHERE id = %s", [row.pk]) == [(1,)]
+
+
 def test_append_only_tables_still_accept_new_rows(shop):
     ticket = shop.create()
     before = TicketTransition.objects.filter(ticket=ticket).count()
