@@ -35,6 +35,13 @@ def periodic_jobs() -> list[PeriodicJob]:
             expires_seconds=10,
         ),
         PeriodicJob(
+            name="ticketflow: re-queue rules re-derivations that never ran",
+            task=TaskName.SWEEP_MISSED_REDERIVATIONS,
+            every_seconds=5,
+            queue_setting="CELERY_QUEUE_MAINTENANCE",
+            expires_seconds=10,
+        ),
+        PeriodicJob(
             name="ticketflow: prune old idempotency keys",
             task=TaskName.PRUNE_IDEMPOTENCY_KEYS,
             every_seconds=3600,

@@ -1,7 +1,7 @@
 """Celery entry points, discovered by `celery -A config`."""
 
 from workers.commands import process_lane, prune_idempotency_keys, sweep_stale_commands
-from workers.rules import recompute_pause_deadlines, recompute_ticket_metrics
+from workers.rules import recompute_pause_deadlines, recompute_ticket_metrics, sweep_missed_rederivations
 from workers.timers import auto_resume, sweep_due_auto_resumes
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "recompute_pause_deadlines",
     "recompute_ticket_metrics",
     "sweep_due_auto_resumes",
+    "sweep_missed_rederivations",
     "sweep_stale_commands",
 ]

@@ -19,7 +19,7 @@ from apps.commands.models import Command
 from apps.rules.config import RulesConfig, WorkSessionConfig
 from apps.rules.models import RulesVersion
 from apps.ticket.models import SessionStatus, Ticket, TicketTransition, WorkSession, WorkSessionTransition
-from apps.ticket.selectors import deadline_for_pause
+from apps.ticket.selectors import deadline_after_rules_change, deadline_for_pause
 from apps.xp.models import XpEntry
 
 STALE_MARGIN = timedelta(seconds=60)
@@ -133,7 +133,7 @@ def _active_seconds(batch_size: int) -> Iterator[str]:
 def _pause_deadlines() -> Iterator[str]:
     """A paused session resumes when deadline_for_pause says under the rules that set its deadline.
 
-    That is the active rules, clamped to no earlier than their change (a change never moves a deadline before it).
+    That is the active rules, as their change re-derived it (`deadline_after_rules_change`: never before the change).
     A deadline already due when the active rules took effect is kept by the change, so it answers to the rules in
     force at that deadline instead (the first version for anything older than the first version).
     """
@@ -173,8 +173,15 @@ def _acceptable_deadlines(session: WorkSession, paused_at: datetime, versions: l
             technician_id=session.technician_id, paused_at=paused_at, config=rules.work_session
         )
         acceptable.add(computed)
-        if rules is not versions[0]:  # the first version changed nothing, so it clamped nothing
-            acceptable.add(max(computed, rules.since))
+        if rules is not versions[0]:  # the first version changed nothing, so it moved nothing
+            acceptable.add(
+                deadline_after_rules_change(
+                    technician_id=session.technician_id,
+                    paused_at=paused_at,
+                    changed_at=rules.since,
+                    config=rules.work_session,
+                )
+            )
     return acceptable
 
 

@@ -19,6 +19,7 @@ class TaskName:
     SWEEP_DUE_AUTO_RESUMES = "ticketflow.timers.sweep_due_auto_resumes"
     RECOMPUTE_TICKET_METRICS = "ticketflow.rules.recompute_ticket_metrics"
     RECOMPUTE_PAUSE_DEADLINES = "ticketflow.rules.recompute_pause_deadlines"
+    SWEEP_MISSED_REDERIVATIONS = "ticketflow.rules.sweep_missed_rederivations"
 
 
 # A broker that is down must not hold a request or a transaction's caller for long: the sweeps re-send what is lost.

@@ -5,7 +5,7 @@ from django.db import connection, transaction
 
 from apps.accounts.models import User
 from apps.rules.config import parse_config
-from apps.rules.models import RulesVersion
+from apps.rules.models import RulesRederivation, RulesVersion
 from apps.rules.selectors import publish_active_version
 
 
@@ -29,3 +29,10 @@ def change_rules(*, config: Any, reason: str, changed_by: User | None, at: datet
         )
         transaction.on_commit(lambda: publish_active_version(row.pk))
     return row
+
+
+def record_rederivation(*, rules_version_id: int, job: str) -> None:
+    """Record that `job` finished under the version; a repeat records nothing more."""
+    RulesRederivation.objects.bulk_create(
+        [RulesRederivation(rules_version_id=rules_version_id, job=job)], ignore_conflicts=True
+    )

@@ -70,6 +70,30 @@ def deadline_for_pause(
     return deadline, remaining
 
 
+def deadline_after_rules_change(
+    *, technician_id: int, paused_at: datetime, changed_at: datetime, config: WorkSessionConfig
+) -> datetime:
+    """The deadline a rules change at `changed_at` gives a pause running since `paused_at`: never before the change.
+
+    From the change on, the pause runs under `config` as if it began then, its time before the change counted as
+    pause taken on the days it fell on. A budget that ran out before the change is not charged back: the pause runs
+    on what the change's local day has left (after a midnight, the new day's limit less the pause since then), and
+    resumes at the change if that is nothing.
+    """
+    if changed_at <= paused_at:
+        return deadline_for_pause(technician_id=technician_id, paused_at=paused_at, config=config)[0]
+    zone = config.zone
+    lo, hi = pause_budget.local_day_bounds(pause_budget.local_day_of(changed_at, zone), zone)
+    earlier = [p for p in technician_pauses(technician_id, lo, hi) if p.end is not None and p.end <= paused_at]
+    so_far = pause_budget.Interval(paused_at, changed_at)
+    return pause_budget.exhaustion_instant(
+        paused_at=changed_at,
+        limit=timedelta(seconds=config.daily_pause_limit_seconds),
+        zone=zone,
+        earlier_pauses=[*earlier, so_far],
+    )
+
+
 def latest_instant_on_ticket(ticket_id) -> Greatest:
     """The latest instant recorded in a ticket's history or its sessions' (an expression; `ticket_id` may be an
     OuterRef). A command on the ticket takes effect no earlier, so no history ever goes backwards."""

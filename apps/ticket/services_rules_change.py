@@ -11,17 +11,22 @@ from apps.rules.config import WorkSessionConfig
 from apps.rules.selectors import active_rules
 from apps.ticket.followups import schedule_auto_resume
 from apps.ticket.models import Ticket, WorkSession
-from apps.ticket.selectors import deadline_for_pause
+from apps.ticket.selectors import deadline_after_rules_change
 
 
-def recompute_pause_deadlines(*, changed_at: datetime, batch_size: int = 500) -> int:
-    """Re-derive `auto_resume_at` of every paused session under the active rules, and reschedule it.
+def recompute_pause_deadlines(
+    *, changed_at: datetime, config: WorkSessionConfig | None = None, batch_size: int = 500
+) -> int:
+    """Re-derive `auto_resume_at` of every paused session under `config` (default: the active rules), and
+    reschedule it.
 
-    A new deadline is never earlier than `changed_at`: a rules change does not penalise a pause retroactively.
-    Nor does it revive one: a pause whose budget ran out by `changed_at` keeps its deadline and is resumed there.
+    A new deadline is never earlier than `changed_at`: a rules change does not penalise a pause retroactively; if
+    the new budget ran out before the change, the pause runs on what the change's local day has left
+    (`deadline_after_rules_change`). Nor does it revive one: a pause whose deadline came by `changed_at` keeps it
+    and is resumed there.
     One short transaction per session, locking only that session row. Returns how many deadlines moved.
     """
-    config = active_rules().config.work_session
+    config = config or active_rules().config.work_session
     moved, after = 0, 0
     while True:
         batch = list(
@@ -43,8 +48,9 @@ def _recompute_deadline(session_id: int, *, config: WorkSessionConfig, changed_a
         # Already due under the rules in force then; moving it would make accounting depend on job lateness.
         return False
     paused_at = session.history()[-1].event_at
-    deadline, _ = deadline_for_pause(technician_id=session.technician_id, paused_at=paused_at, config=config)
-    deadline = max(deadline, changed_at)
+    deadline = deadline_after_rules_change(
+        technician_id=session.technician_id, paused_at=paused_at, changed_at=changed_at, config=config
+    )
     if deadline == session.auto_resume_at:
         return False
     session.auto_resume_at = deadline
@@ -53,6 +59,18 @@ def _recompute_deadline(session_id: int, *, config: WorkSessionConfig, changed_a
     return True
 
 
+# Every ticket of the batch a command could still change, locked in id order (the order a command never inverts:
+# it holds one ticket). Waiting here for a command's transaction, then reading the specs in a later statement, sees
+# what that command committed; a ticket it moved to `done` meanwhile drops out of the batch.
+LOCK_BATCH_SQL = """
+SELECT id FROM ticket
+WHERE id > %(after)s AND id <= %(upto)s AND status <> 'done' AND deleted_at IS NULL
+ORDER BY id
+FOR NO KEY UPDATE
+"""
+
+# Runs after LOCK_BATCH_SQL in the same transaction, so it never waits on a row: a row UPDATE ... FROM waited for
+# would be re-checked against the subquery's older specs (READ COMMITTED).
 RECOMPUTE_BATCH_SQL = """
 UPDATE ticket AS t
 SET total_duration = s.total,
@@ -74,7 +92,7 @@ FROM (
 ) AS s
 WHERE t.id = s.id
   AND t.id > %(after)s AND t.id <= %(upto)s
-  AND NOT t.is_manual
+  AND t.status <> 'done' AND NOT t.is_manual AND t.deleted_at IS NULL
   AND (t.total_duration, t.flag_minutes, t.xp_amount, t.flag_color) IS DISTINCT FROM
       (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,
        CASE WHEN s.total <= %(green_max)s THEN 'green' WHEN s.total <= %(yellow_max)s THEN 'yellow' ELSE 'red' END)
@@ -84,8 +102,10 @@ WHERE t.id = s.id
 def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, progress=None) -> int:
     """Re-derive the metrics of every active, non-manual ticket under `xp_rules`, one id range per transaction.
 
-    Set-based (one UPDATE per batch) and safe beside live commands: each batch row-locks only what it changes,
-    and a command that ran under the old rules is corrected by the batch that follows it. Returns rows changed.
+    Set-based (one UPDATE per batch) and safe beside live commands: each batch first locks its not-done tickets in
+    id order, waiting for any command holding one, then derives from the specs as committed; `done` and manual
+    tickets are never written. A command that ran under the old rules is corrected by the batch that follows it.
+    Returns rows changed.
     """
     changed, after = 0, 0
     top = Ticket.domain.active_auto_metrics().order_by("-id").values_list("id", flat=True).first() or 0
@@ -96,8 +116,10 @@ def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, pr
         "at": at,
     }
     while after < top:
+        batch = {**params, "after": after, "upto": min(after + batch_size, top)}
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(RECOMPUTE_BATCH_SQL, {**params, "after": after, "upto": after + batch_size})
+            cursor.execute(LOCK_BATCH_SQL, batch)
+            cursor.execute(RECOMPUTE_BATCH_SQL, batch)
             changed += cursor.rowcount
         after += batch_size
         if progress is not None:

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from apps.audit.invariants import find_violations
 from apps.common.errors import ErrorCode
 from apps.ticket import services_rules_change as rules_change
 from apps.ticket import services_work_session as sessions
@@ -220,6 +221,61 @@ def test_a_budget_that_ran_out_before_a_rules_change_stays_spent(shop):
     auto_resume(a, nov26(11, 6))
     resumed = reloaded(a).transitions.get(action="resumed")
     assert (resumed.event_at, resumed.actor_id) == (nov26(10, 30), None)
+
+
+def test_a_rules_change_after_midnight_keeps_the_new_days_budget_of_a_pause_that_crossed_it(shop):
+    tech = shop.technician
+    use_rules(nov26(8), daily_pause_limit_seconds=1800, timezone="UTC")
+    ticket = working_since(shop, nov26(9))
+    pause(ticket, tech, nov26(10))
+    resume(ticket, tech, nov26(10, 25))  # 1500 s used on Nov 26
+    session = pause(ticket, tech, nov26(23, 55))
+    assert reloaded(session).auto_resume_at == utc(2026, 11, 27, 0, 30)  # Nov 26's 300 s, then Nov 27's 1800 s
+
+    change_at = utc(2026, 11, 27, 0, 5)
+    lowered = use_rules(change_at, daily_pause_limit_seconds=600, timezone="UTC")
+    assert recompute(changed_at=lowered.created_at, now=change_at) == 1
+
+    # Under 600 s Nov 26's budget ran out before the pause began, but the change came on Nov 27, whose 600 s the
+    # pause has drawn on since midnight: 300 s by the change, 300 s left.
+    assert reloaded(session).auto_resume_at == utc(2026, 11, 27, 0, 10)
+    assert find_violations(now=change_at) == []
+    assert recompute(changed_at=lowered.created_at, now=utc(2026, 11, 27, 0, 6)) == 0
+
+    auto_resume(session, utc(2026, 11, 27, 0, 11))
+    assert budget(tech, NOV_27, utc(2026, 11, 27, 1)).used_seconds == 600
+
+
+def test_a_rules_change_after_midnight_resumes_at_the_change_when_the_new_day_is_spent_too(shop):
+    tech = shop.technician
+    use_rules(nov26(8), daily_pause_limit_seconds=1800, timezone="UTC")
+    ticket = working_since(shop, nov26(9))
+    pause(ticket, tech, nov26(10))
+    resume(ticket, tech, nov26(10, 25))
+    session = pause(ticket, tech, nov26(23, 55))
+
+    change_at = utc(2026, 11, 27, 0, 15)
+    lowered = use_rules(change_at, daily_pause_limit_seconds=600, timezone="UTC")
+    assert recompute(changed_at=lowered.created_at, now=change_at) == 1
+
+    assert reloaded(session).auto_resume_at == change_at  # Nov 27's 600 s ran out at 00:10, before the change
+    assert find_violations(now=change_at) == []
+
+
+def test_a_rules_change_after_berlins_short_day_draws_on_the_day_that_began_at_its_midnight(shop):
+    tech = shop.technician
+    use_rules(utc(2026, 3, 28, 12), daily_pause_limit_seconds=1800, timezone="Europe/Berlin")
+    ticket = working_since(shop, utc(2026, 3, 29, 19))
+    pause(ticket, tech, utc(2026, 3, 29, 20))
+    resume(ticket, tech, utc(2026, 3, 29, 20, 25))  # 1500 s used on the 29th
+    session = pause(ticket, tech, utc(2026, 3, 29, 21, 55))  # 23:55 CEST; the 23-hour day ends at 22:00 UTC
+
+    change_at = utc(2026, 3, 29, 22, 5)  # 00:05 CEST on the 30th
+    lowered = use_rules(change_at, daily_pause_limit_seconds=600, timezone="Europe/Berlin")
+    assert recompute(changed_at=lowered.created_at, now=change_at) == 1
+
+    assert reloaded(session).auto_resume_at == utc(2026, 3, 29, 22, 10)
+    assert find_violations(now=change_at) == []
 
 
 # --- (f) a rules change of time zone ---------------------------------------------------------------------------------
