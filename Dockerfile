@@ -4,6 +4,7 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    DJANGO_DEBUG=0 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -18,8 +19,9 @@ RUN pip install --no-deps -r requirements.lock
 
 # The code stays owned by root: the processes run as `ticketflow` and cannot rewrite it.
 COPY . .
-# Settings refuse DJANGO_DEBUG=0 without a secret; collectstatic needs neither the real one nor a database.
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+# Production settings (above): they refuse to start without a secret key of your own (DJANGO_SECRET_KEY at run time).
+# collectstatic needs neither the real one nor a database.
+RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
     && python -m compileall -q apps config workers
 
 USER ticketflow

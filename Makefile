@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 PYTEST_ARGS ?=
 PORT ?= 8000
+# The development paths run in debug mode (the development key, plain HTTP); anything else defaults to production.
+export DJANGO_DEBUG ?= 1
 
 .PHONY: install run demo test test-fault bench bench-smoke lint format migrate seed db clean
 

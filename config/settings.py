@@ -4,17 +4,22 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
-    SECRET_KEY = "insecure-development-key-only-for-debug-mode-0123456789abcdef"
+# Off unless asked for: `make run` and the test suite set DJANGO_DEBUG=1; an image or a bare process runs production.
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+# Published in this repository, so it signs nothing that matters: debug mode only.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-only-for-debug-mode-0123456789abcdef"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a long random string of your own when DJANGO_DEBUG is off"
+        " (the development key is published); for local development set DJANGO_DEBUG=1"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 INSTALLED_APPS = [
@@ -39,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.common.middleware.HttpsRequiredProblem",
     "apps.common.middleware.MethodNotAllowedProblem",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +129,12 @@ CELERY_QUEUE_COMMANDS = env_str("CELERY_QUEUE_COMMANDS", "commands")
 CELERY_QUEUE_TIMERS = env_str("CELERY_QUEUE_TIMERS", "timers")
 CELERY_QUEUE_MAINTENANCE = env_str("CELERY_QUEUE_MAINTENANCE", "maintenance")
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_COMMANDS
+# Declared, so a worker started without -Q consumes all three (-Q only narrows it). Each is the direct exchange and
+# routing key of its own name, as Celery makes a queue it was only named: messages already queued still route.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in (CELERY_QUEUE_COMMANDS, CELERY_QUEUE_TIMERS, CELERY_QUEUE_MAINTENANCE)
+)
 
 # --- ticketflow -------------------------------------------------------------------------------------
 COMMAND_MAX_BODY_BYTES = 64 * 1024
@@ -130,6 +142,8 @@ COMMAND_STALE_AFTER_SECONDS = env_int("COMMAND_STALE_AFTER_SECONDS", 5)
 COMMAND_MAX_ATTEMPTS = env_int("COMMAND_MAX_ATTEMPTS", 5)
 IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
+# Per token, across every web process: `Prefer: wait` requests held at once (commands and events); 0 turns it off.
+COMMAND_MAX_WAITS_PER_TOKEN = env_int("COMMAND_MAX_WAITS_PER_TOKEN", 8)
 # How far in the past a service may say a command happened (`occurred_at`), measured from when it is stored.
 COMMAND_MAX_BACKDATE_SECONDS = env_int("COMMAND_MAX_BACKDATE_SECONDS", 600)
 # Off: a pause schedules no ETA job and beat's sweep alone resumes it (`make bench` measures the sweep this way).
@@ -150,12 +164,17 @@ LOGGING = {
     },
 }
 
+# TLS is required with debug off unless SECURE_SSL_REDIRECT=0: pages are redirected to https, API calls refused with
+# `403 https_required` (a client following a redirect would resend a POST without its body, or as a GET). Behind a
+# TLS-terminating proxy, its X-Forwarded-Proto says how the request came in: the proxy must set it, overwriting any
+# the client sent. Probes stay on plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^api/"]  # the API: apps.common.middleware
+
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

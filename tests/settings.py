@@ -11,6 +11,9 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"ticketflow-test-{RUN_ID}")
 os.environ.setdefault("CELERY_QUEUE_COMMANDS", f"test-{RUN_ID}-commands")
 os.environ.setdefault("CELERY_QUEUE_TIMERS", f"test-{RUN_ID}-timers")
 os.environ.setdefault("CELERY_QUEUE_MAINTENANCE", f"test-{RUN_ID}-maintenance")
+# Debug mode (the development key, plain HTTP), as `make run`; inherited by the processes the run starts. A stack
+# that runs as in production says DJANGO_DEBUG=0 itself (tests/support/stack.py).
+os.environ.setdefault("DJANGO_DEBUG", "1")
 
 from config.settings import *  # noqa: E402, F403
 

@@ -31,6 +31,14 @@ class User(AbstractUser):
     def has_role(self, *roles: str) -> bool:
         return any(role in self.roles for role in roles)
 
+    def grant_roles(self, roles: list[str], *, service: bool = False) -> None:
+        """Add roles (none is taken away). The admin role is the shop's operator: it gets the whole Django admin
+        (review queue, commands, rules, users and tokens), which is what `is_staff` plus `is_superuser` means."""
+        self.roles = sorted(set(self.roles) | set(roles))
+        self.is_service = self.is_service or service
+        if Role.ADMIN in self.roles:
+            self.is_staff = self.is_superuser = True
+
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()

@@ -3,11 +3,16 @@
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from apps.common.errors import DomainError, ErrorCode
 
 MAX_DAILY_PAUSE_SECONDS = 12 * 3600  # below the shortest (23 h) day, so a pause always ends
+# The tz database names a region zone AREA/LOCATION, AREA a continent or an ocean. Anything else is an alias: of the
+# host (`localtime`, `posixrules`, `posix/...`), of nothing (`Factory`), or a legacy or fixed-offset name.
+REGION_AREAS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+)
 
 
 class _Frozen(BaseModel):
@@ -34,9 +39,12 @@ class WorkSessionConfig(_Frozen):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str, info: ValidationInfo) -> str:
         if value not in _zone_names():
             raise ValueError(f"unknown time zone {value!r}")
+        # Only a submitted config: a stored version is history, read back as it was accepted.
+        if (info.context or {}).get("submitted") and not is_region_zone(value):
+            raise ValueError(f"time zone {value!r} is not UTC or a region zone of the tz database (Area/Location)")
         return value
 
     @property
@@ -44,9 +52,17 @@ class WorkSessionConfig(_Frozen):
         return ZoneInfo(self.timezone)
 
 
+class PolicyConfig(_Frozen):
+    """Whether one person may check their own work: QC a ticket they work on, approve a ticket they opened."""
+
+    allow_self_qc: bool = False
+    allow_self_approval: bool = False
+
+
 class RulesConfig(_Frozen):
     ticket_xp: TicketXpConfig = TicketXpConfig()
     work_session: WorkSessionConfig = WorkSessionConfig()
+    policy: PolicyConfig = PolicyConfig()
 
 
 DEFAULT_CONFIG: dict[str, Any] = RulesConfig().model_dump()
@@ -57,6 +73,11 @@ def _zone_names() -> set[str]:
         names = set(available_timezones()) | {"UTC"}
         _zone_names.cache = {n for n in names if _loads(n)}
     return _zone_names.cache
+
+
+def is_region_zone(name: str) -> bool:
+    area, slash, _location = name.partition("/")
+    return name == "UTC" or (bool(slash) and area in REGION_AREAS and name in _zone_names())
 
 
 def _loads(name: str) -> bool:
@@ -81,6 +102,6 @@ class InvalidRulesConfig(DomainError):
 def parse_config(raw: Any) -> RulesConfig:
     """Validate a submitted config; missing keys take their defaults. Raises InvalidRulesConfig."""
     try:
-        return RulesConfig.model_validate(raw)
+        return RulesConfig.model_validate(raw, context={"submitted": True})
     except ValidationError as exc:
         raise InvalidRulesConfig(validation_errors(exc, prefix=("config",))) from exc

@@ -322,6 +322,21 @@ class Ticket(HistoryMixin, models.Model):
         if actor is None or self.technician_id != actor.pk:
             raise DomainError(ErrorCode.NOT_ASSIGNED_TECHNICIAN, "only the assigned technician may do this")
 
+    def require_independent_qc(self, actor, *, policy) -> None:
+        """Unless the rules' policy allows it, the ticket's technician may not judge their own work."""
+        if not policy.allow_self_qc and actor is not None and actor.pk == self.technician_id:
+            raise DomainError(
+                ErrorCode.FORBIDDEN, "the ticket's technician may not decide its QC (policy allow_self_qc is off)"
+            )
+
+    def require_independent_review(self, actor, *, policy) -> None:
+        """Unless the rules' policy allows it, the master who opened the ticket may not approve its review."""
+        if not policy.allow_self_approval and actor is not None and actor.pk == self.master_id:
+            raise DomainError(
+                ErrorCode.FORBIDDEN,
+                "the ticket's master may not approve its review (policy allow_self_approval is off)",
+            )
+
     # --- metrics ----------------------------------------------------------------------------------------
 
     @staticmethod

@@ -40,6 +40,7 @@ def create_ticket(
 @transaction.atomic
 def approve_ticket_review(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     ticket = lock_ticket(ticket_id)
+    ticket.require_independent_review(actor, policy=active_rules().config.policy)
     if ticket.approve_review(actor=actor, at=at):
         ticket.save_with_history(update_fields=["status", "approved_by", "approved_at", "updated_at"])
     return TicketOutcome(ticket)
@@ -83,6 +84,7 @@ def move_ticket_to_waiting_qc(*, ticket_id: int, actor: User, at: datetime, note
 def pass_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
     """waiting_qc → done: the item is ready again; the technician and the inspector earn XP."""
     ticket = lock_ticket(ticket_id)
+    ticket.require_independent_qc(actor, policy=active_rules().config.policy)
     first_pass = not TicketTransition.domain.has_qc_fail(ticket.pk)
     transition = ticket.mark_qc_pass(actor=actor, at=at, note=note)
     ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
@@ -95,6 +97,7 @@ def pass_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "")
 def fail_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
     """waiting_qc → rework; the inspector earns the QC status-update XP."""
     ticket = lock_ticket(ticket_id)
+    ticket.require_independent_qc(actor, policy=active_rules().config.policy)
     transition = ticket.mark_qc_fail(actor=actor, at=at, note=note)
     ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
     xp_rules = active_rules().config.ticket_xp

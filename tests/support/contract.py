@@ -10,6 +10,7 @@ DEFAULT_RULES = {
         "flag_yellow_max_minutes": 60,
     },
     "work_session": {"daily_pause_limit_seconds": 1800, "timezone": "UTC"},
+    "policy": {"allow_self_qc": False, "allow_self_approval": False},
 }
 
 # A well-formed body of each public command type. The ids need not exist: acceptance does not look them up.

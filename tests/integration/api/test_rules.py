@@ -33,6 +33,7 @@ def test_an_admin_changes_the_rules_as_a_new_version(api, admin, nobody, django_
     expected = {
         "ticket_xp": {**DEFAULT_RULES["ticket_xp"], "base_divisor": 15},
         "work_session": {**DEFAULT_RULES["work_session"], "timezone": "Europe/Berlin"},
+        "policy": DEFAULT_RULES["policy"],
     }
     assert (body["version"], body["config"], body["created_by_id"], body["reason"]) == (
         2,
