@@ -10,7 +10,7 @@ from apps.common.api import require_role
 from apps.common.problems import Problem
 from apps.common.text import storable_text
 from apps.common.time import isoformat_utc
-from apps.rules.config import InvalidRulesConfig
+from apps.rules.config import InvalidRulesConfig, RulesConfig
 from apps.rules.models import RulesVersion
 from apps.rules.selectors import active_rules
 from apps.rules.services import change_rules
@@ -35,7 +35,8 @@ class RulesIn(Schema):
 def rules_data(row: RulesVersion) -> dict:
     return {
         "version": row.version,
-        "config": row.config,
+        # As in force: a key the stored version predates shows its default (a version stored before `policy`).
+        "config": RulesConfig.model_validate(row.config).model_dump(mode="json"),
         "created_at": isoformat_utc(row.created_at),
         "created_by_id": row.created_by_id,
         "reason": row.reason,

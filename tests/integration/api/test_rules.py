@@ -5,6 +5,7 @@ import re
 import pytest
 
 from apps.rules.models import RulesVersion
+from apps.rules.selectors import forget_cached_rules
 from tests.support.assertions import assert_problem, assert_validation_problem
 from tests.support.contract import DEFAULT_RULES
 
@@ -20,6 +21,17 @@ def test_the_default_rules_are_the_contracts_defaults(api, nobody):
     assert body["config"] == DEFAULT_RULES
     assert body["version"] == 1
     assert RFC3339_UTC.match(body["created_at"])
+
+
+def test_a_version_stored_before_a_key_existed_shows_the_keys_default(api, nobody):
+    stored = {key: value for key, value in DEFAULT_RULES.items() if key != "policy"}
+    RulesVersion.objects.create(version=2, config=stored, reason="stored before policy existed")
+    forget_cached_rules()
+
+    body = api.get("/api/v1/rules", nobody).json()
+
+    assert body["version"] == 2
+    assert body["config"] == DEFAULT_RULES  # the policy in force is the default one, and it shows
 
 
 def test_an_admin_changes_the_rules_as_a_new_version(api, admin, nobody, django_capture_on_commit_callbacks):
