@@ -75,7 +75,11 @@ PROBLEMS = {
     413: ("The body is over 64 KiB: `payload_too_large`.", {}),
     415: ("The body is not declared `application/json`: `unsupported_media_type`.", {}),
     422: ("Invalid input: `validation_error` (with `errors`), or `idempotency_key_reused`.", {}),
-    429: ("Too many commands from this token this minute: `rate_limited`.", {"Retry-After": RETRY_AFTER}),
+    429: (
+        "Too many commands from this token this minute, or too many of its requests waiting at once (`Prefer: wait`): "
+        "`rate_limited`; nothing was stored.",
+        {"Retry-After": RETRY_AFTER},
+    ),
     503: ("The database is unavailable: `service_unavailable`.", {"Retry-After": RETRY_AFTER}),
 }
 # Every operation can meet these; the rest follow from the operation (see `problem_statuses`).

@@ -14,7 +14,7 @@ from apps.commands.models import Command
 from apps.commands.ratelimit import enforce_rate_limit
 from apps.commands.registry import REGISTRY
 from apps.commands.representations import command_data
-from apps.commands.waiting import requested_wait, wait_until_final
+from apps.commands.waiting import requested_wait, turn_to_wait, wait_until_final
 from apps.common.api import ListQuery, json_body, paginate
 from apps.common.problems import Problem
 from apps.ticket.api import TicketOut, WorkSessionOut
@@ -105,7 +105,9 @@ def _inline_refs(schema: Any, definitions: dict) -> Any:
     summary="Submit a command",
     description=(
         "Stores the command and queues it; `202` while pending. With `Prefer: wait=N` (0..30) the answer waits "
-        "up to N seconds for the outcome and is `200` once final. `Idempotency-Key` replays the first answer."
+        "up to N seconds for the outcome and is `200` once final (`Preference-Applied: wait=N`; a busy server may "
+        "answer at once instead). A token may have COMMAND_MAX_WAITS_PER_TOKEN (default 8) requests waiting at "
+        "once: `429` beyond, nothing stored. `Idempotency-Key` replays the first answer."
     ),
     openapi_extra={
         "requestBody": _request_body_schema(),
@@ -116,26 +118,28 @@ def _inline_refs(schema: Any, definitions: dict) -> Any:
     },
 )
 def submit(request):
-    enforce_rate_limit(getattr(request, "token_key", ""))
+    token_key = getattr(request, "token_key", "")
+    enforce_rate_limit(token_key)
     body = json_body(request)
-    accepted = submit_command(
-        submitter=request.user,
-        body=body,
-        idempotency_key=request.headers.get("Idempotency-Key"),
-    )
-    command = accepted.command
-    logger.info(
-        "command replayed" if accepted.replayed else "command accepted",
-        extra={"command_id": str(command.id), "command_type": command.type, "ticket_id": command.ticket_id},
-    )
     wait = requested_wait(request.headers.get("Prefer"))
-    if wait:
-        command = wait_until_final(command, seconds=wait)
+    with turn_to_wait(token_key, seconds=wait) as may_wait:
+        accepted = submit_command(
+            submitter=request.user,
+            body=body,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        command = accepted.command
+        logger.info(
+            "command replayed" if accepted.replayed else "command accepted",
+            extra={"command_id": str(command.id), "command_type": command.type, "ticket_id": command.ticket_id},
+        )
+        if may_wait:
+            command = wait_until_final(command, seconds=wait)
     response = JsonResponse(command_data(command), status=200 if command.is_final else 202)
     response["Location"] = f"/api/v1/commands/{command.id}"
     if accepted.replayed:
         response["Idempotent-Replayed"] = "true"
-    if wait is not None:
+    if may_wait or wait == 0:
         response["Preference-Applied"] = f"wait={wait}"
     return response
 

@@ -2,18 +2,30 @@
 
 The waiter subscribes to the command's Redis channel before re-reading the row, so a finish that lands between
 the two is never missed; a lost announcement costs at most the wait, after which the row is read again.
+
+A wait holds a thread of the web process. Two limits keep waits from starving plain requests: a token may hold
+COMMAND_MAX_WAITS_PER_TOKEN waits at once (429 beyond, counted in Redis across processes), and waits may hold at
+most half of a process's threads (config/gunicorn.py says how many it has); a request that finds them all taken
+is answered at once, as without `Prefer: wait` (RFC 7240 lets a server decline a preference).
 """
 
 import re
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 
 from apps.commands.models import Command
 from apps.commands.notify import channel
-from apps.common.redis_client import redis_client
+from apps.commands.ratelimit import wait_lease
+from apps.common.redis_client import pubsub_client
 
 MAX_WAIT_SECONDS = 30
+# The share of a web process's threads that waits may hold; the rest serve plain requests whatever waits arrive.
+WAITING_SHARE_OF_THREADS = 0.5
+_waiting_threads: threading.BoundedSemaphore | None = None  # None: not told the thread count, no process limit
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d{1,6})\"?", re.IGNORECASE)
 
 
@@ -25,13 +37,37 @@ def requested_wait(prefer_header: str | None) -> int | None:
     return min(int(match.group(1)), MAX_WAIT_SECONDS) if match else None
 
 
+def share_threads(total: int) -> None:
+    """Tell this process how many request threads it has (called once per web worker by config/gunicorn.py)."""
+    global _waiting_threads
+    _waiting_threads = threading.BoundedSemaphore(max(1, int(total * WAITING_SHARE_OF_THREADS)))
+
+
+@contextmanager
+def turn_to_wait(token_key: str, *, seconds: int | None) -> Iterator[bool]:
+    """Whether this request may hold its thread waiting, for the block. Raises a 429 problem (before the caller
+    stores anything) when its token already holds its cap of waits; False when the process's share of threads for
+    waiting is taken, or no wait was asked for."""
+    if not seconds:
+        yield False
+        return
+    with wait_lease(token_key, seconds=seconds):
+        threads = _waiting_threads
+        thread_taken = threads is None or threads.acquire(blocking=False)
+        try:
+            yield thread_taken
+        finally:
+            if thread_taken and threads is not None:
+                threads.release()
+
+
 def wait_until_final(command: Command, *, seconds: float) -> Command:
     if command.is_final or seconds <= 0:
         return command
     deadline = time.monotonic() + seconds
     pubsub = None
     try:
-        pubsub = redis_client().pubsub(ignore_subscribe_messages=True)
+        pubsub = pubsub_client().pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(channel(command.id))
         command.refresh_from_db()
         while not command.is_final:

@@ -7,8 +7,8 @@ from ninja import Field as F
 from ninja import Query, Router, Schema
 
 from apps.accounts.api import user_or_404
-from apps.common.api import ListQuery, paginate
-from apps.common.problems import Problem, validation_problem
+from apps.common.api import DAY_FORMAT, ListQuery, paginate, query_day
+from apps.common.problems import Problem
 from apps.common.time import isoformat_utc, utc_now
 from apps.rules.selectors import active_rules
 from apps.ticket import pause_budget
@@ -159,11 +159,15 @@ def ticket_work_sessions(request, ticket_id: int, query: Query[ListQuery]):
 
 
 @technicians.get("/{int:technician_id}/pause-budget", response=PauseBudgetOut, summary="A technician's pause budget")
-def technician_pause_budget(request, technician_id: int, date: str | None = None):
+def technician_pause_budget(
+    request,
+    technician_id: int,
+    date: str | None = Query(None, description=f"the local day in the rules' time zone ({DAY_FORMAT}); default today"),
+):
     user_or_404(technician_id)
     now = utc_now()
     zone = active_rules().config.work_session.zone
-    day = _parse_day(date) if date else pause_budget.local_day_of(now, zone)
+    day = query_day(date, name="date") if date else pause_budget.local_day_of(now, zone)
     budget = pause_budget_for(technician_id=technician_id, day=day, now=now)
     return {
         "technician_id": budget.technician_id,
@@ -175,13 +179,6 @@ def technician_pause_budget(request, technician_id: int, date: str | None = None
         "paused_session_id": budget.paused_session_id,
         "auto_resume_at": isoformat_utc(budget.auto_resume_at),
     }
-
-
-def _parse_day(raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise validation_problem([{"loc": ["query", "date"], "msg": "must be a date, YYYY-MM-DD"}]) from None
 
 
 def _session_data(session: WorkSession, history: list, now) -> dict:

@@ -371,16 +371,18 @@ def test_xp_lists_a_technicians_entries_and_total(api, nobody, shop):
     technician = api.get(f"/api/v1/technicians/{shop.technician.pk}/xp", nobody).json()
     inspector = api.get(f"/api/v1/technicians/{shop.inspector.pk}/xp", nobody).json()
 
-    assert set(technician) == {"technician_id", "total", "entries"}
+    assert set(technician) == {"technician_id", "total", "entries", "next_cursor"}
     assert technician["technician_id"] == shop.technician.pk
     assert all(
         set(entry) == {"id", "kind", "amount", "reference", "ticket_id", "created_at"}
         for entry in technician["entries"]
     )
+    # Newest first; both were written at the QC pass, the bonus after the base.
     assert [(e["kind"], e["amount"], e["ticket_id"]) for e in technician["entries"]] == [
-        ("ticket_base_xp", 3, ticket.pk),
         ("ticket_first_pass_bonus", 1, ticket.pk),
+        ("ticket_base_xp", 3, ticket.pk),
     ]
+    assert technician["next_cursor"] is None
     assert technician["total"] == 4
     assert [(e["kind"], e["amount"]) for e in inspector["entries"]] == [("qc_status_update", 1)]
     assert inspector["total"] == 1
@@ -390,7 +392,7 @@ def test_xp_lists_a_technicians_entries_and_total(api, nobody, shop):
 def test_a_user_without_xp_has_a_zero_total(api, nobody, technician):
     body = api.get(f"/api/v1/technicians/{technician.pk}/xp", nobody).json()
 
-    assert body == {"technician_id": technician.pk, "total": 0, "entries": []}
+    assert body == {"technician_id": technician.pk, "total": 0, "entries": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("path", ["pause-budget", "xp"])
