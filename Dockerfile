@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every ticketflow process; docker-compose.yml picks the command (web, worker, beat, flower, migrate).
+# The runtime only: requirements.lock (tests and tools live in requirements-dev.lock, which never enters the image),
+# the code without tests/, bench/ or docs/ (.dockerignore). One stage is enough: every locked package installs from a
+# wheel (--only-binary), so nothing is compiled and the slim base needs no compiler, here or in a build stage.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,9 +16,10 @@ RUN groupadd --system --gid 10001 ticketflow \
 
 WORKDIR /app
 
-# Dependencies before the code, so a code change reuses this layer. The lock pins the whole tree: no resolving here.
+# Dependencies before the code, so a code change reuses this layer. The lock pins the whole runtime tree: no resolving
+# here (--no-deps), and a package without a wheel fails the build instead of pulling in a compiler.
 COPY requirements.lock ./
-RUN pip install --no-deps -r requirements.lock
+RUN pip install --no-deps --only-binary=:all: -r requirements.lock
 
 # The code stays owned by root: the processes run as `ticketflow` and cannot rewrite it.
 COPY . .

@@ -28,21 +28,11 @@ migrate: db
 seed: migrate
 	@$(PY) manage.py seed_demo
 
-# The whole stack in the foreground: web (:$(PORT)), worker, beat and Flower (:5555). Ctrl-C stops them all.
+# The whole stack in the foreground: web (:$(PORT)), worker, beat and Flower (:5555). Ctrl-C stops them all. Without
+# a PostgreSQL or Redis (no DATABASE_URL/REDIS_URL, nothing on the default ports) it starts embedded ones, data in
+# var/embedded/ (TICKETFLOW_SERVICES=embedded|external forces either way). The banner is kept in var/run-banner.txt.
 run: install
-	@$(PY) manage.py preflight
-	@$(PY) manage.py migrate --noinput -v 0
-	@$(PY) manage.py setup_periodic_tasks
-	@$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
-	@export FLOWER_BASIC_AUTH="$${FLOWER_BASIC_AUTH:-admin:$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(12))')}"; \
-	echo ""; \
-	echo "  API docs   http://127.0.0.1:$(PORT)/api/v1/docs"; \
-	echo "  Admin      http://127.0.0.1:$(PORT)/admin/   (demo-admin, password above)"; \
-	echo "  Flower     http://127.0.0.1:5555/   (basic auth $$FLOWER_BASIC_AUTH)"; \
-	echo "  Health     http://127.0.0.1:$(PORT)/readyz   Metrics http://127.0.0.1:$(PORT)/metrics"; \
-	echo "  Try it     make demo   (in another terminal)"; \
-	echo ""; \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho -f Procfile start -p $(PORT)
+	@$(PY) -m devstack run --port $(PORT)
 
 test: install
 	@$(PY) manage.py ensure_database
@@ -74,6 +64,6 @@ format: install
 clean:
 	rm -rf $(VENV)
 
-# A realistic shift through the HTTP API of a running `make run` (another terminal).
+# A realistic shift through the HTTP API of a running `make run` (another terminal), on its database (embedded or not).
 demo: install
-	@$(PY) manage.py demo_shift --base-url http://127.0.0.1:$(PORT)
+	@$(PY) -m devstack demo --port $(PORT)

@@ -29,6 +29,13 @@ class Params:
     list_requests: int = 400
     list_clients: int = 4
     query_repeats: int = 200
+    analytics: tuple[int, ...] = (10_000, 100_000)  # scenario 6: tickets (ten session transitions each)
+    analytics_requests: int = 100  # per endpoint and range
+    feed: tuple[int, ...] = (100_000, 1_000_000)  # scenario 7: events stored
+    feed_requests: int = 1000  # per size
+    webhook_backlog: int = 3000  # scenario 8: events recorded at once, then delivered
+    webhook_paced_seconds: float = 20  # ... then recorded at half the delivery rate for this long
+    webhook_wait_seconds: float = 300  # give up waiting for deliveries after this long
 
     @classmethod
     def smoke(cls) -> "Params":
@@ -47,6 +54,13 @@ class Params:
             pgbench_seconds=1,
             list_requests=40,
             query_repeats=20,
+            analytics=(500, 1000),
+            analytics_requests=10,
+            feed=(5000, 10_000),  # above what the other scenarios record
+            feed_requests=40,
+            webhook_backlog=40,
+            webhook_paced_seconds=1,
+            webhook_wait_seconds=60,
         )
 
     def with_overrides(self, **overrides) -> "Params":

@@ -10,6 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.scenarios import analytics, feed, webhooks
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -136,6 +138,16 @@ def targets(results: dict) -> list[Target]:
         out.append(Target("growth from the smallest to the largest size", "flat or linear", measured, ok, None))
     else:
         out.append(Target("growth from the smallest to the largest size", "flat or linear", "-", None, None))
+
+    out += [_ceiling(name, value, limit, "ms") for name, value, limit in analytics.ceilings(s.get("analytics"))]
+    growth = (s.get("analytics") or {}).get("growth")
+    shapes = {name: g["shape"] for name, g in (growth or {}).items()}
+    measured = ", ".join(f"{name} {shape}" for name, shape in shapes.items()) or "-"
+    met = all(shape in ("flat", "linear") for shape in shapes.values()) if shapes else None
+    out.append(Target("analytics growth, 10x the tickets", "flat or linear", measured, met, None))
+
+    out += [Target(*row) for row in webhooks.target_rows(s.get("webhook_cost"), s.get("webhook_delivery"))]
+    out += [Target(*row) for row in feed.target_rows(s.get("feed"))]
     return out
 
 
@@ -211,6 +223,13 @@ def figures(results: dict) -> list[tuple[str, str]]:
             add(f"4. {n}: sweep query, {due}, p50 / p99 ms (PostgreSQL alone)", f"{_pair(q)} ({q['server_ms']})")
         add(f"4. {n}: recompute s ({stage['recompute']['changed']:,} changed)", stage["recompute"]["seconds"])
         add(f"4. {n}: GET /api/v1/tickets p50 / p99 ms", _pair(stage["list_tickets"]))
+    for label, value in analytics.figure_rows(s.get("analytics")):
+        add(label, value)
+    statements = s.get("webhook_statements")
+    for label, value in webhooks.figure_rows(s.get("webhook_cost"), statements, s.get("webhook_delivery")):
+        add(label, value)
+    for label, value in feed.figure_rows(s.get("feed")):
+        add(label, value)
     for name, m in (s.get("memory") or {}).items():
         add(
             f"5. {name}: peak RSS MiB, sampled sum over {m['processes']} processes / sum of their VmHWM",
@@ -292,8 +311,8 @@ def render(results: dict, results_file: str) -> str:
         "",
         f"- web: gunicorn gthread, {st['web_workers']} workers x {st['web_threads']} threads (the Procfile's flags, "
         "access log on), `DJANGO_DEBUG=0`, `COMMAND_RATE_LIMIT_PER_MINUTE=0`",
-        f"- one Celery worker, prefork `-c {st['worker_concurrency']}`, `-E`, consuming the commands, timers and "
-        "maintenance queues; beat with the DatabaseScheduler "
+        f"- one Celery worker, prefork `-c {st['worker_concurrency']}`, `-E`, consuming the commands, timers, "
+        "maintenance and webhooks queues; beat with the DatabaseScheduler "
         f"(auto-resume sweep every {st['sweep_interval_seconds']} s)",
         f"- PostgreSQL 127.0.0.1 (database `{st['db_name']}`, created and dropped by the run); Redis db "
         f"{st['redis_db']}, queues and keys named after the run",
@@ -301,6 +320,9 @@ def render(results: dict, results_file: str) -> str:
         f"scenario 3: N = {p['sessions']} sessions over {p['spread_seconds']:g} s, pause budget "
         f"{p['pause_limit_seconds']} s; scenario 4: {', '.join(f'{n:,}' for n in p['scale'])} rows; "
         f"no-op baseline {p['noop_tasks']} tasks; pgbench scale {p['pgbench_scale']}, {p['pgbench_seconds']} s per run",
+        f"- scenario 7: {', '.join(f'{n:,}' for n in p.get('feed', ()))} events, {p.get('feed_requests')} feed "
+        f"requests per size; scenario 8: K tickets per phase, a backlog of {p.get('webhook_backlog')} events, "
+        f"{p.get('webhook_paced_seconds')} s at half the delivery rate; receivers in the harness answer 200 at once",
         "",
         "### Targets",
         "",
@@ -330,6 +352,7 @@ def render(results: dict, results_file: str) -> str:
             )
             + ".",
         ]
+    lines += analytics.plan_lines(results["scenarios"].get("analytics"))
     problems = results.get("problems") or []
     lines += ["", "Correctness checks: " + ("all passed." if not problems else "; ".join(problems))]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ from bench.context import Context, Params
 from bench.stack import MemorySampler, Stack, StackSettings
 from tests.support.logs import ROOT
 
-SCENARIOS = ("baselines", "throughput", "auto_resume", "scale")
+SCENARIOS = ("baselines", "throughput", "auto_resume", "scale", "analytics", "webhooks", "feed")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help="scenario 1 and /healthz: concurrent HTTP clients (C)")
     parser.add_argument("--sessions", type=int, help="scenario 3: paused sessions per phase (N)")
     parser.add_argument("--scale", type=int, nargs="+", help="scenario 4: row counts, smallest first")
+    parser.add_argument("--analytics", type=int, nargs="+", help="scenario 6: ticket counts, smallest first")
+    parser.add_argument("--feed", type=int, nargs="+", help="scenario 7: events stored, smallest first")
     parser.add_argument(
         "--only",
         nargs="+",
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         clients=args.clients,
         sessions=args.sessions,
         scale=tuple(args.scale) if args.scale else None,
+        analytics=tuple(args.analytics) if args.analytics else None,
+        feed=tuple(args.feed) if args.feed else None,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_all(stack: Stack, params: Params, progress: Progress, results: dict, only: list[str]) -> None:
     from bench.data import Builder, analyze
-    from bench.scenarios import auto_resume, baselines, scale, throughput
+    from bench.scenarios import analytics, auto_resume, baselines, feed, scale, throughput, webhooks
 
     say = progress.console.print
     settings = stack.settings
@@ -229,6 +233,29 @@ def run_all(stack: Stack, params: Params, progress: Progress, results: dict, onl
 
     if "scale" in only:
         attempt("scale", lambda: scale.run(ctx))
+
+    if "analytics" in only:
+        attempt("analytics", lambda: analytics.run(ctx))
+
+    if "webhooks" in only:
+        if "auto_resume" in only:  # its short pause budget would auto-resume pauses waiting behind the drives' backlog
+            from apps.rules.config import WorkSessionConfig
+
+            default_limit = WorkSessionConfig().daily_pause_limit_seconds
+            attempt("pause_limit", lambda: auto_resume.set_pause_limit(ctx, default_limit))
+            results["scenarios"].pop("pause_limit", None)
+        per_phase = max(1, params.tickets // 2)
+        cost_batches = [
+            builder.assigned_tickets(f"hooks{n}", per_phase, staff) for n in range(len(webhooks.COST_PHASES))
+        ]
+        counted = builder.assigned_tickets("statements", 3, staff)
+        analyze()
+        attempt("webhook_statements", lambda: webhooks.statements_per_command(ctx, counted))
+        attempt("webhook_cost", lambda: webhooks.cost(ctx, cost_batches))
+        attempt("webhook_delivery", lambda: webhooks.delivery(ctx))
+
+    if "feed" in only:  # last: the million events it loads stay
+        attempt("feed", lambda: feed.run(ctx))
 
 
 def _interrupt(signum, frame):

@@ -45,6 +45,7 @@ INHERITED_SETTINGS = (
     "CELERY_QUEUE_COMMANDS",
     "CELERY_QUEUE_TIMERS",
     "CELERY_QUEUE_MAINTENANCE",
+    "CELERY_QUEUE_WEBHOOKS",
     "CELERY_VISIBILITY_TIMEOUT",
     "COMMAND_STALE_AFTER_SECONDS",
     "COMMAND_MAX_ATTEMPTS",
@@ -56,6 +57,7 @@ INHERITED_SETTINGS = (
     "DJANGO_DEBUG",
     "DJANGO_SECRET_KEY",
     "ALLOWED_HOSTS",
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS",
 )
 
 
@@ -92,6 +94,7 @@ class StackSettings:
             "CELERY_QUEUE_COMMANDS": f"bench-{self.run_id}-commands",
             "CELERY_QUEUE_TIMERS": f"bench-{self.run_id}-timers",
             "CELERY_QUEUE_MAINTENANCE": f"bench-{self.run_id}-maintenance",
+            "CELERY_QUEUE_WEBHOOKS": f"bench-{self.run_id}-webhooks",
         }
 
     @property
@@ -112,6 +115,7 @@ class StackSettings:
             DJANGO_SECRET_KEY=self.secret_key,
             SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback, as behind a TLS-terminating proxy
             LOG_LEVEL="INFO",
+            WEBHOOK_ALLOW_PRIVATE_TARGETS="1",  # the webhook scenarios' receiver listens on loopback
             BENCH_NOOP_QUEUE=self.noop_queue,
             PYTHONUNBUFFERED="1",
             **self.queues,
@@ -231,7 +235,7 @@ class Stack:
         }
 
     def queued(self) -> int:
-        """Messages waiting in this run's command, timer and maintenance queues."""
+        """Messages waiting in this run's command, timer, maintenance and webhook queues."""
         client = redis.Redis.from_url(self.settings.redis_url)
         return sum(client.llen(queue) for queue in self.settings.queues.values())
 

@@ -4,7 +4,7 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig, TooManyFieldsSent
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
@@ -14,6 +14,7 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from apps.accounts.api import BearerToken
+from apps.commands.api import command_schemas
 from apps.commands.api import router as commands_router
 from apps.common.api import JsonBodyParser
 from apps.common.errors import DomainError
@@ -89,6 +90,21 @@ EXTRA_PROBLEMS = {
     ("post", "/api/v1/inventory-items"): (403, 409),
     ("post", "/api/v1/inventory-items/{item_id}/parts"): (403, 409),
     ("put", "/api/v1/rules"): (403,),
+    ("post", "/api/v1/rules/rollback"): (403, 404),
+    ("patch", "/api/v1/inventory-items/{item_id}"): (403,),
+    ("get", "/api/v1/events"): (403, 429),
+    ("post", "/api/v1/webhooks"): (403,),
+    ("get", "/api/v1/webhooks"): (403,),
+    ("get", "/api/v1/webhooks/{webhook_id}"): (403,),
+    ("patch", "/api/v1/webhooks/{webhook_id}"): (403,),
+    ("delete", "/api/v1/webhooks/{webhook_id}"): (403,),
+    ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"): (403,),
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"): (403,),
+    ("post", "/api/v1/webhooks/{webhook_id}/redeliver"): (403,),
+    ("get", "/api/v1/analytics/technicians"): (403,),
+    ("get", "/api/v1/analytics/technicians/{technician_id}/days"): (403,),
+    ("get", "/api/v1/analytics/tickets"): (403,),
+    ("get", "/api/v1/analytics/leaderboard"): (403,),
 }
 
 
@@ -106,11 +122,60 @@ def problem_statuses(method: str, path: str, operation: dict) -> list[int]:
     return sorted(statuses)
 
 
+COMPONENTS = "#/components/schemas/"
+
+
+def published_under_titles(schema: dict) -> dict:
+    """The schema with each component named by its title, and without the components no operation uses.
+
+    A schema class states the name clients see (`model_config = ConfigDict(title="Ticket")`) while the code keeps
+    its own (`TicketOut`, beside the `Ticket` model); generated clients name their classes after these names.
+    """
+    titles = {key: component.get("title", key) for key, component in schema["components"]["schemas"].items()}
+    shared = sorted({title for title in titles.values() if list(titles.values()).count(title) > 1})
+    if shared:
+        raise ImproperlyConfigured(f"OpenAPI components would share the names {shared}: give them distinct titles")
+    renamed = _with_refs_renamed(schema, {COMPONENTS + key: COMPONENTS + title for key, title in titles.items()})
+    components = {titles[key]: component for key, component in renamed["components"]["schemas"].items()}
+    used = _referenced_names(renamed["paths"])
+    pending = list(used)
+    while pending:
+        for name in _referenced_names(components[pending.pop()]) - used:
+            used.add(name)
+            pending.append(name)
+    renamed["components"]["schemas"] = {name: component for name, component in components.items() if name in used}
+    return renamed
+
+
+def _with_refs_renamed(node, new_refs: dict[str, str]):
+    if isinstance(node, dict):
+        return {
+            key: new_refs.get(value, value) if key == "$ref" else _with_refs_renamed(value, new_refs)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_with_refs_renamed(item, new_refs) for item in node]
+    return node
+
+
+def _referenced_names(node) -> set[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        names = {ref.removeprefix(COMPONENTS)} if isinstance(ref, str) else set()
+        return names.union(*(_referenced_names(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_referenced_names(item) for item in node))
+    return set()
+
+
 class TicketflowApi(NinjaAPI):
     def get_openapi_schema(self, **kwargs):
-        """Ninja's schema, plus the problem+json error responses of every operation."""
+        """Ninja's schema, plus the command bodies and the problem+json error responses of every operation, each
+        component published under its title."""
         schema = super().get_openapi_schema(**kwargs)
-        schema["components"].setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        components = schema["components"].setdefault("schemas", {})
+        components.update(command_schemas())
+        components["Problem"] = PROBLEM_SCHEMA
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():
                 for status in problem_statuses(method, path, operation):
@@ -123,7 +188,7 @@ class TicketflowApi(NinjaAPI):
                             **({"headers": headers} if headers else {}),
                         },
                     )
-        return schema
+        return published_under_titles(schema)
 
 
 api = TicketflowApi(
@@ -143,6 +208,9 @@ api.add_router("/technicians", technicians_router)
 api.add_router("/technicians", xp_router)
 api.add_router("/inventory-items", inventory_router)
 api.add_router("/rules", rules_router)
+api.add_router("/events", "apps.events.api.router")
+api.add_router("/webhooks", "apps.webhooks.api.router")
+api.add_router("/analytics", "apps.analytics.api.router")
 
 
 def problem_response(problem: Problem) -> JsonResponse:

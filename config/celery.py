@@ -3,8 +3,10 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import beat_init, import_modules, task_postrun, task_prerun
 from django.db import connections
+
+from config.logging import log_uncaught_exceptions
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,3 +24,18 @@ def recycle_database_connections(**_signal_kwargs) -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
+
+
+@import_modules.connect
+def log_an_uncaught_exception_as_one_record(**_signal_kwargs) -> None:
+    """In the worker and beat (the programs that import the task modules), before they start: an exception that
+    ends the process is one JSON record (config/logging.py), as everything else they log."""
+    log_uncaught_exceptions()
+
+
+@beat_init.connect
+def send_no_task_sent_events_from_beat(sender, **_signal_kwargs) -> None:
+    """Beat sends only periodic jobs, nearly all of them the every-few-seconds sweeps: their `task-sent` events would
+    bury Flower's task list (the sweeps themselves send no worker events: workers/sweeps.py)."""
+    # Under the Django name: with the CELERY namespace, a setting's prefixed name is looked up before the bare one.
+    sender.app.conf["CELERY_TASK_SEND_SENT_EVENT"] = False

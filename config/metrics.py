@@ -10,6 +10,7 @@ from apps.commands.models import Command
 from apps.common.metrics import SharedCountersCollector
 from apps.common.time import utc_now
 from apps.ticket.models import WorkSession
+from apps.webhooks.selectors import oldest_undelivered_event_age
 
 logger = logging.getLogger("ticketflow.metrics")
 
@@ -34,6 +35,7 @@ class DatabaseGaugesCollector:
         yield GaugeMetricFamily(
             "ticketflow_paused_sessions", "Work sessions paused now", WorkSession.domain.paused().count()
         )
+        yield oldest_undelivered_event_age(now)
         yield GaugeMetricFamily(
             "ticketflow_due_auto_resumes",
             "Paused sessions whose pause budget ran out over a second ago and are not resumed yet",

@@ -1,5 +1,9 @@
 """Operational endpoints: liveness, readiness, Prometheus metrics; JSON error pages outside the API."""
 
+import hmac
+import ipaddress
+
+from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
@@ -26,8 +30,33 @@ def readyz(request):
 
 
 def metrics(request):
+    if not metrics_allowed(request):
+        problem = Problem(
+            403,
+            "forbidden",
+            "/metrics answers only METRICS_ALLOWED_NETWORKS, or a request with `Authorization: Bearer <METRICS_TOKEN>`",
+        )
+        return JsonResponse(problem.body(), status=403, content_type="application/problem+json")
     payload, content_type = render_metrics()
     return HttpResponse(payload, content_type=content_type)
+
+
+def metrics_allowed(request) -> bool:
+    """The bearer token from anywhere; without it, a request straight from an allowed network. One relayed by a proxy
+    (X-Forwarded-For or Forwarded) is from outside whatever network the proxy connects from."""
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return True
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:  # a dual-stack socket's view of an IPv4 client
+        address = address.ipv4_mapped
+    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 
 def not_found(request, exception=None):

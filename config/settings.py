@@ -1,12 +1,12 @@
 """Django settings, read from the environment (see .env.example)."""
 
+import ipaddress
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_celery_beat",
+    "ninja",  # serves Swagger UI's assets from static files, so /api/v1/docs works offline (no CDN)
     "apps.common",
     "apps.accounts",
     "apps.inventory",
@@ -40,10 +41,15 @@ INSTALLED_APPS = [
     "apps.commands",
     "apps.demo",
     "apps.audit",
+    "apps.events",
+    "apps.webhooks",
+    "apps.analytics",
 ]
 
 MIDDLEWARE = [
+    "apps.common.middleware.RequestId",  # first: every answer below carries X-Request-ID, errors included
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.common.middleware.HttpsRequiredProblem",
     "apps.common.middleware.MethodNotAllowedProblem",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,8 +79,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ticketflow")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DATABASES = {
+    "default": env_database(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ticketflow", conn_max_age=60, conn_health_checks=True
+    )
+}
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -88,11 +97,25 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = "apps.common.formats"  # pages write instants to the second, with their zone
 
+# Static files (admin, Swagger UI, the landing page) are served by whitenoise in every mode, gunicorn included.
+# Production serves what `collectstatic` put in STATIC_ROOT (the image runs it), compressed and with hashed names;
+# debug mode serves straight from the apps' static folders, so `make run` needs no collectstatic step.
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -125,15 +148,20 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # (config/celery.py); Celery still closes them every this many tasks.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django's LOGGING (JSON lines) applies to Celery's loggers too
+# Celery would turn every write to stdout/stderr into a log record of its own, so a printed traceback became hundreds
+# of one-fragment JSON lines. Left alone, an uncaught exception is logged as one JSON record by config/logging.py's
+# excepthook (with `exc`), and anything else printed stays plain text on the stream.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_QUEUE_COMMANDS = env_str("CELERY_QUEUE_COMMANDS", "commands")
 CELERY_QUEUE_TIMERS = env_str("CELERY_QUEUE_TIMERS", "timers")
 CELERY_QUEUE_MAINTENANCE = env_str("CELERY_QUEUE_MAINTENANCE", "maintenance")
+CELERY_QUEUE_WEBHOOKS = env_str("CELERY_QUEUE_WEBHOOKS", "webhooks")
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_COMMANDS
-# Declared, so a worker started without -Q consumes all three (-Q only narrows it). Each is the direct exchange and
+# Declared, so a worker started without -Q consumes them all (-Q only narrows it). Each is the direct exchange and
 # routing key of its own name, as Celery makes a queue it was only named: messages already queued still route.
 CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in (CELERY_QUEUE_COMMANDS, CELERY_QUEUE_TIMERS, CELERY_QUEUE_MAINTENANCE)
+    for name in (CELERY_QUEUE_COMMANDS, CELERY_QUEUE_TIMERS, CELERY_QUEUE_MAINTENANCE, CELERY_QUEUE_WEBHOOKS)
 )
 
 # --- ticketflow -------------------------------------------------------------------------------------
@@ -141,6 +169,18 @@ COMMAND_MAX_BODY_BYTES = 64 * 1024
 COMMAND_STALE_AFTER_SECONDS = env_int("COMMAND_STALE_AFTER_SECONDS", 5)
 COMMAND_MAX_ATTEMPTS = env_int("COMMAND_MAX_ATTEMPTS", 5)
 IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)  # events older are pruned by beat; 0 keeps them forever
+# Webhooks (API.md): retry delays in seconds, the last repeating until WEBHOOK_RETRY_WINDOW_SECONDS after the event;
+# each retry waits up to 20 % longer (jitter). Private targets (loopback, RFC 1918...) only for development and tests.
+WEBHOOK_RETRY_SCHEDULE = env_list("WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200")
+if not WEBHOOK_RETRY_SCHEDULE or not all(delay.isdigit() and int(delay) > 0 for delay in WEBHOOK_RETRY_SCHEDULE):
+    raise ImproperlyConfigured(f"WEBHOOK_RETRY_SCHEDULE={WEBHOOK_RETRY_SCHEDULE!r}: write whole seconds, e.g. 5,30,120")
+WEBHOOK_RETRY_SCHEDULE = [int(delay) for delay in WEBHOOK_RETRY_SCHEDULE]
+WEBHOOK_RETRY_WINDOW_SECONDS = env_int("WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600)
+WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600)  # both signatures after rotation
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# A delivery whose task was sent this long ago and has not run (a lost message, a flushed Redis) is sent again.
+WEBHOOK_RESEND_AFTER_SECONDS = env_int("WEBHOOK_RESEND_AFTER_SECONDS", 30)
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
 # Per token, across every web process: `Prefer: wait` requests held at once (commands and events); 0 turns it off.
 COMMAND_MAX_WAITS_PER_TOKEN = env_int("COMMAND_MAX_WAITS_PER_TOKEN", 8)
@@ -155,7 +195,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # Beat's "Sending due task" and the worker's "received"/"succeeded" lines of the every-second sweeps would be
+    # most of an idle stack's log: dropped below WARNING unless LOG_LEVEL=DEBUG (a failing sweep always shows).
+    "filters": {"quiet_sweeps": {"()": "config.logging.QuietSweeps"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["quiet_sweeps"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "ticketflow": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
@@ -171,10 +214,27 @@ LOGGING = {
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^api/"]  # the API: apps.common.middleware
+# Origins a form may be posted from besides the Host it reaches us with (a proxy on another name or port), with the
+# scheme: https://tickets.example.com. A host must be in ALLOWED_HOSTS as well (any other Host gets 400).
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
-if not DEBUG:
+# SECURE_SSL_REDIRECT=0 is the operator saying the site is served over plain HTTP: it then also drops secure cookies
+# and HSTS, since a browser never sends a Secure cookie back over http (the admin's sign-in would fail CSRF).
+if not DEBUG and SECURE_SSL_REDIRECT:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# /metrics answers a request that comes straight from one of these networks (REMOTE_ADDR; a request relayed by a
+# proxy, one carrying X-Forwarded-For or Forwarded, does not count as coming from the proxy's address), or one that
+# sends `Authorization: Bearer <METRICS_TOKEN>` from anywhere. Empty: loopback and the private ranges, where a
+# Prometheus usually scrapes from.
+METRICS_DEFAULT_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+_METRICS_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "") or METRICS_DEFAULT_NETWORKS.split(",")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(network) for network in _METRICS_NETWORKS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc} (write CIDR networks, comma-separated)") from None
+METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -6,11 +6,15 @@ import uuid
 # One id per test run, inherited by the worker and beat processes the run starts, keeps the queues and cache keys
 # of test runs that share this machine's Redis apart (a developer's run and CI, or two developers).
 RUN_ID = os.environ.setdefault("TICKETFLOW_TEST_RUN", uuid.uuid4().hex[:8])
+# A developer's .env (their DATABASE_URL, their FLOWER_BASIC_AUTH) must not steer the suite or the processes it
+# starts: the tests read no env file unless TICKETFLOW_ENV_FILE names one (tests/unit/test_env.py does, per process).
+os.environ.setdefault("TICKETFLOW_ENV_FILE", os.devnull)
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"ticketflow-test-{RUN_ID}")
 os.environ.setdefault("CELERY_QUEUE_COMMANDS", f"test-{RUN_ID}-commands")
 os.environ.setdefault("CELERY_QUEUE_TIMERS", f"test-{RUN_ID}-timers")
 os.environ.setdefault("CELERY_QUEUE_MAINTENANCE", f"test-{RUN_ID}-maintenance")
+os.environ.setdefault("CELERY_QUEUE_WEBHOOKS", f"test-{RUN_ID}-webhooks")
 # Debug mode (the development key, plain HTTP), as `make run`; inherited by the processes the run starts. A stack
 # that runs as in production says DJANGO_DEBUG=0 itself (tests/support/stack.py).
 os.environ.setdefault("DJANGO_DEBUG", "1")

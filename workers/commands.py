@@ -15,6 +15,7 @@ from apps.commands.models import Command
 from apps.commands.processing import drain_lane, mark_failed
 from apps.common import time as clock
 from apps.common.tasks import TaskName
+from workers.sweeps import SWEEP_TASK_OPTIONS
 
 logger = logging.getLogger("ticketflow.workers")
 
@@ -44,7 +45,7 @@ def process_lane(self, lane: str) -> int:
         raise self.retry(exc=exc, countdown=delay, max_retries=settings.COMMAND_MAX_ATTEMPTS * 4) from exc
 
 
-@shared_task(name=TaskName.SWEEP_STALE_COMMANDS, ignore_result=True)
+@shared_task(name=TaskName.SWEEP_STALE_COMMANDS, **SWEEP_TASK_OPTIONS)
 def sweep_stale_commands() -> int:
     """Re-queue lanes whose commands stayed pending past COMMAND_STALE_AFTER_SECONDS (lost queue messages).
 

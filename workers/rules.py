@@ -16,6 +16,7 @@ from apps.rules.models import RederivationJob
 from apps.rules.selectors import ActiveRules, latest_rules, missing_rederivations, rederivation_recorded
 from apps.rules.services import record_rederivation
 from apps.ticket import services_rules_change
+from workers.sweeps import SWEEP_TASK_OPTIONS
 
 logger = logging.getLogger("ticketflow.rules")
 
@@ -37,7 +38,7 @@ def recompute_pause_deadlines(version_id: int) -> int:
     return _rederive(RederivationJob.PAUSE_DEADLINES, version_id, _pause_deadlines)
 
 
-@shared_task(name=TaskName.SWEEP_MISSED_REDERIVATIONS, ignore_result=True)
+@shared_task(name=TaskName.SWEEP_MISSED_REDERIVATIONS, **SWEEP_TASK_OPTIONS)
 def sweep_missed_rederivations() -> int:
     """Re-queue each re-derivation the latest rules version still lacks REQUEUE_AFTER_SECONDS after it was made (its
     message lost with Redis, its worker killed). Idempotent: a job already recorded or running ignores a repeat."""

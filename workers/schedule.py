@@ -42,8 +42,22 @@ def periodic_jobs() -> list[PeriodicJob]:
             expires_seconds=10,
         ),
         PeriodicJob(
+            name="ticketflow: create and send webhook deliveries",
+            task=TaskName.SWEEP_WEBHOOKS,
+            every_seconds=1,
+            queue_setting="CELERY_QUEUE_WEBHOOKS",
+            expires_seconds=5,
+        ),
+        PeriodicJob(
             name="ticketflow: prune old idempotency keys",
             task=TaskName.PRUNE_IDEMPOTENCY_KEYS,
+            every_seconds=3600,
+            queue_setting="CELERY_QUEUE_MAINTENANCE",
+            expires_seconds=600,
+        ),
+        PeriodicJob(
+            name="ticketflow: prune events past EVENT_RETENTION_DAYS",
+            task=TaskName.PRUNE_EVENTS,
             every_seconds=3600,
             queue_setting="CELERY_QUEUE_MAINTENANCE",
             expires_seconds=600,

@@ -11,6 +11,7 @@ from apps.commands.system import auto_resume_key, submit_auto_resume
 from apps.common import time as clock
 from apps.common.tasks import TaskName
 from apps.ticket.models import WorkSession
+from workers.sweeps import SWEEP_TASK_OPTIONS
 
 logger = logging.getLogger("ticketflow.timers")
 
@@ -46,7 +47,7 @@ def auto_resume(session_id: int, deadline_iso: str) -> bool:
     )
 
 
-@shared_task(name=TaskName.SWEEP_DUE_AUTO_RESUMES, ignore_result=True)
+@shared_task(name=TaskName.SWEEP_DUE_AUTO_RESUMES, **SWEEP_TASK_OPTIONS)
 def sweep_due_auto_resumes() -> int:
     """Submit the auto-resume of every paused session whose deadline has passed by PostgreSQL's clock (an index
     scan).

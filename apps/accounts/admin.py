@@ -2,14 +2,18 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, User
+from apps.accounts.models import ApiToken, Role, User
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "roles", "is_service", "is_staff", "is_active")
+    list_display = ("username", "role_names", "is_service", "is_staff", "is_active")
     list_filter = ("is_service", "is_staff", "is_active")
     fieldsets = (*BaseUserAdmin.fieldsets, ("ticketflow", {"fields": ("roles", "is_service")}))
+
+    @admin.display(description="roles", ordering="roles")
+    def role_names(self, obj: User) -> str:
+        return ", ".join(Role(role).label for role in obj.roles) or "-"
 
 
 @admin.register(ApiToken)

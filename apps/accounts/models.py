@@ -11,7 +11,7 @@ class Role(models.TextChoices):
     ADMIN = "admin"
     MASTER = "master"
     TECHNICIAN = "technician"
-    QC_INSPECTOR = "qc_inspector"
+    QC_INSPECTOR = "qc_inspector", "QC inspector"
 
 
 class User(AbstractUser):
@@ -61,6 +61,9 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.hint}… ({self.user})"

@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count
 
 from apps.commands.models import Command
+from apps.events.models import Event
 from apps.rules.config import RulesConfig, WorkSessionConfig
 from apps.rules.models import RulesVersion
 from apps.ticket.models import SessionStatus, Ticket, TicketTransition, WorkSession, WorkSessionTransition
@@ -49,9 +50,15 @@ def find_violations(**options) -> list[str]:
 
 
 def check_invariants(
-    *, now: datetime, stale_after: timedelta | None = None, batch_size: int = 2000, limit: int = 100
+    *,
+    now: datetime,
+    stale_after: timedelta | None = None,
+    batch_size: int = 2000,
+    limit: int = 100,
+    events: bool = False,
 ) -> InvariantReport:
-    """Run every check. `limit` caps the violations listed per check (one more line says when there were more)."""
+    """Run every check. `limit` caps the violations listed per check (one more line says when there were more).
+    `events` adds the outbox's: every history row of a ticket has its event (off unless asked for)."""
     stale_after = default_stale_after() if stale_after is None else stale_after
     most = limit + 1  # one more than listed tells that there were more
     checks = [
@@ -73,6 +80,8 @@ def check_invariants(
         ("stale_command", _stale_commands(now=now, stale_after=stale_after)),
         ("pause_deadline", _pause_deadlines()),
     ]
+    if events:
+        checks.append(("history_events", _history_without_events(most)))
     report = InvariantReport()
     for name, violations in checks:
         for listed, violation in enumerate(violations):
@@ -91,6 +100,8 @@ def check_invariants(
             "pending commands": Command.objects.pending().count(),
         }
     )
+    if events:
+        report.counts["events"] = Event.objects.count()
     return report
 
 
@@ -271,6 +282,44 @@ def _last_status_mismatches(model, history_model, parent: str, order: str, most:
             yield f"{parent_name} {row_id} ({status!r}) has no history"
         else:
             yield f"{parent_name} {row_id} is {status!r} but its last transition ends in {last!r}"
+
+
+def _history_without_events(most: int) -> Iterator[str]:
+    """Each ticket transition, session transition and XP entry of a ticket has its one event (the outbox).
+
+    Checked for the tickets whose `ticket.created` event is still kept: retention prunes oldest first, so theirs
+    are all kept too (rows written around the services, by bulk loads, have none and are not counted).
+    """
+    sql = """
+        WITH kept AS (SELECT ticket_id FROM event WHERE type = 'ticket.created'),
+        logged AS (
+            SELECT ticket_id,
+                   count(*) FILTER (WHERE type LIKE 'ticket.%%' AND type <> 'ticket.metrics_recomputed') AS ticket,
+                   count(*) FILTER (WHERE type LIKE 'work_session.%%') AS session,
+                   count(*) FILTER (WHERE type = 'xp.awarded') AS xp
+            FROM event WHERE ticket_id IN (SELECT ticket_id FROM kept) GROUP BY ticket_id
+        ),
+        written AS (
+            SELECT kept.ticket_id,
+                   (SELECT count(*) FROM ticket_transition t WHERE t.ticket_id = kept.ticket_id) AS ticket,
+                   (SELECT count(*) FROM work_session_transition st JOIN work_session s ON s.id = st.session_id
+                    WHERE s.ticket_id = kept.ticket_id) AS session,
+                   (SELECT count(*) FROM xp_entry x WHERE x.ticket_id = kept.ticket_id) AS xp
+            FROM kept
+        )
+        SELECT written.ticket_id, written.ticket, logged.ticket, written.session, logged.session,
+               written.xp, logged.xp
+        FROM written JOIN logged USING (ticket_id)
+        WHERE (written.ticket, written.session, written.xp) IS DISTINCT FROM (logged.ticket, logged.session, logged.xp)
+        ORDER BY written.ticket_id
+        LIMIT %s
+    """
+    for ticket_id, *counts in _rows(sql, [most]):
+        written_and_logged = zip(
+            ("transitions", "session transitions", "XP entries"), counts[::2], counts[1::2], strict=True
+        )
+        differences = ", ".join(f"{n} {what} but {e} events" for what, n, e in written_and_logged if n != e)
+        yield f"ticket {ticket_id}: {differences}"
 
 
 def _rows(sql: str, params: list) -> Iterator[tuple]:

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from apps.commands.models import Command
-from apps.common.admin import ReadOnlyMixin
+from apps.common.admin import ReadOnlyMixin, indented_json
 
 
 class ErrorFilter(admin.SimpleListFilter):
@@ -15,6 +15,9 @@ class ErrorFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
+COMMAND_FIELDS = [field.name for field in Command._meta.fields]
 
 
 @admin.register(Command)
@@ -37,7 +40,17 @@ class CommandAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ("actor", "submitter")
     ordering = ("-seq",)
     show_full_result_count = False  # counting a large inbox on every page view is wasteful
-    readonly_fields = [field.name for field in Command._meta.fields]
+    # Every field, read-only; the JSON ones indented so a payload or an outcome can be read at a glance.
+    fields = [f"{name}_json" if name in ("payload", "result") else name for name in COMMAND_FIELDS]
+    readonly_fields = fields
+
+    @admin.display(description="payload")
+    def payload_json(self, obj):
+        return indented_json(obj.payload)
+
+    @admin.display(description="result")
+    def result_json(self, obj):
+        return indented_json(obj.result)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):

@@ -1,13 +1,14 @@
 """POST /api/v1/commands and the command reads. Thin: authenticate, validate, store, queue, answer."""
 
 import logging
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from django.http import JsonResponse
 from ninja import Field, Query, Router, Schema
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 
 from apps.commands.intake import submit_command
 from apps.commands.models import Command
@@ -34,6 +35,7 @@ class CommandResult(Schema):
 
 
 class CommandOut(Schema):
+    model_config = ConfigDict(title="Command")
     id: uuid.UUID
     type: str
     status: Literal["pending", "succeeded", "rejected", "failed"]
@@ -59,14 +61,19 @@ class CommandFilters(ListQuery):
     status: Literal["pending", "succeeded", "rejected", "failed"] | None = None
 
 
-def _request_body_schema() -> dict[str, Any]:
-    """The OpenAPI description of the body: one object per command type, told apart by `type`."""
-    variants = []
+def command_schema_name(command_type: str) -> str:
+    """The name a command type's body is published under: `ticket.create` → `TicketCreateCommand`."""
+    return "".join(word.capitalize() for word in re.split(r"[._]", command_type)) + "Command"
+
+
+def command_schemas() -> dict[str, dict[str, Any]]:
+    """The OpenAPI components of the command body: one object per public command type, plus what they share."""
+    components: dict[str, dict[str, Any]] = {}
     for name, command_type in REGISTRY.items():
         if not command_type.public:
             continue
         schema = TypeAdapter(command_type.schema).json_schema(ref_template="#/components/schemas/{model}")
-        definitions = schema.pop("$defs", {})
+        components.update(schema.pop("$defs", {}))
         schema["properties"] = {
             "type": {"type": "string", "enum": [name]},
             **schema.get("properties", {}),
@@ -79,29 +86,35 @@ def _request_body_schema() -> dict[str, Any]:
             },
         }
         schema["required"] = ["type", *schema.get("required", [])]
-        schema["title"] = name
-        schema.update({"$defs": definitions} if definitions else {})
-        variants.append(_inline_refs(schema, definitions))
+        schema["title"] = command_schema_name(name)
+        components[schema["title"]] = schema
+    return components
+
+
+def _request_body_schema() -> dict[str, Any]:
+    """The OpenAPI description of the body: one of the command types' objects, told apart by `type`."""
+    refs = {
+        name: f"#/components/schemas/{command_schema_name(name)}"
+        for name, command_type in REGISTRY.items()
+        if command_type.public
+    }
     return {
         "required": True,
-        "content": {"application/json": {"schema": {"oneOf": variants, "discriminator": {"propertyName": "type"}}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [{"$ref": ref} for ref in refs.values()],
+                    "discriminator": {"propertyName": "type", "mapping": refs},
+                }
+            }
+        },
     }
-
-
-def _inline_refs(schema: Any, definitions: dict) -> Any:
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        if ref:
-            return _inline_refs(definitions[ref.rsplit("/", 1)[-1]], definitions)
-        return {key: _inline_refs(value, definitions) for key, value in schema.items() if key != "$defs"}
-    if isinstance(schema, list):
-        return [_inline_refs(item, definitions) for item in schema]
-    return schema
 
 
 @router.post(
     "",
     response={200: CommandOut, 202: CommandOut},
+    operation_id="submitCommand",
     summary="Submit a command",
     description=(
         "Stores the command and queues it; `202` while pending. With `Prefer: wait=N` (0..30) the answer waits "
@@ -144,7 +157,7 @@ def submit(request):
     return response
 
 
-@router.get("", response=CommandPage, summary="Commands you submitted (admins: all)")
+@router.get("", response=CommandPage, operation_id="listCommands", summary="Commands you submitted (admins: all)")
 def list_commands(request, filters: Query[CommandFilters]):
     commands = Command.objects.visible_to(request.user)
     if filters.ticket_id is not None:
@@ -154,7 +167,7 @@ def list_commands(request, filters: Query[CommandFilters]):
     return paginate(commands, query=filters, key="seq", descending=True, render=command_data)
 
 
-@router.get("/{command_id}", response=CommandOut, summary="One command")
+@router.get("/{command_id}", response=CommandOut, operation_id="getCommand", summary="One command")
 def get_command(request, command_id: str):
     try:
         parsed = uuid.UUID(command_id)

@@ -18,6 +18,7 @@ from apps.commands.registry import REGISTRY, CommandType
 from apps.commands.schemas import Payload
 from apps.common.db import constraint_name
 from apps.common.problems import Problem, validation_problem
+from apps.common.request_id import current_request_id
 from apps.rules.config import validation_errors
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -40,6 +41,7 @@ def fingerprint(body: dict[str, Any]) -> str:
 
 
 def submit_command(*, submitter: User, body: Any, idempotency_key: str | None) -> Accepted:
+    """Accept a command sent over HTTP; it keeps the request's id (X-Request-ID) for the worker's log lines."""
     if not isinstance(body, dict):
         raise validation_problem([{"loc": ["body"], "msg": "must be a JSON object"}])
     _only_services_may_send(submitter, body)
@@ -72,6 +74,7 @@ def submit_command(*, submitter: User, body: Any, idempotency_key: str | None) -
             idempotency_key=idempotency_key,
             fingerprint=body_fingerprint,
             occurred_at=occurred_at,
+            request_id=current_request_id(),
         )
     except IntegrityError as exc:
         if constraint_name(exc) == "command_occurred_not_ahead":
@@ -95,12 +98,13 @@ def store_command(
     occurred_at: datetime | None = None,
     stored_at: datetime | None = None,
     queue: str | None = None,
+    request_id: str | None = None,
 ) -> Command:
     """Insert the Command (pending) and queue its lane after commit.
 
     `submitted_at` is PostgreSQL's clock: read by the INSERT itself, or `stored_at`, a reading the caller just took
-    (the sweep). `occurred_at` is `submitted_at` unless given. IntegrityError: the idempotency key is taken, or
-    `occurred_at` is too far ahead (command_occurred_not_ahead).
+    (the sweep). `occurred_at` is `submitted_at` unless given. `request_id` names the HTTP request that stored it.
+    IntegrityError: the idempotency key is taken, or `occurred_at` is too far ahead (command_occurred_not_ahead).
     """
     pressed = {} if stored_at is None else {"submitted_at": stored_at, "occurred_at": stored_at}
     if occurred_at is not None:
@@ -116,6 +120,7 @@ def store_command(
             actor=actor,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
+            request_id=request_id,
             **pressed,
         )
         if command.submitted_at - command.occurred_at > timedelta(seconds=settings.COMMAND_MAX_BACKDATE_SECONDS):

@@ -48,12 +48,14 @@ class Command(models.Model):
     """
 
     seq = models.BigAutoField(primary_key=True)
-    id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    id = models.UUIDField("ID", default=uuid.uuid4, unique=True, editable=False)
     type = models.CharField(max_length=64)
     payload = models.JSONField(default=dict)
     lane = models.CharField(max_length=64)
-    ticket_id = models.BigIntegerField(null=True, blank=True, help_text="the target (set by ticket.create on success)")
-    inventory_item_id = models.BigIntegerField(null=True, blank=True)
+    ticket_id = models.BigIntegerField(
+        "ticket ID", null=True, blank=True, help_text="the target (set by ticket.create on success)"
+    )
+    inventory_item_id = models.BigIntegerField("inventory item ID", null=True, blank=True)
     submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
@@ -70,6 +72,8 @@ class Command(models.Model):
         null=True, blank=True, help_text="judged as of: occurred_at, clamped up to the ticket's latest instant"
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # X-Request-ID of the HTTP request that stored it: the worker's log lines about the command carry it too.
+    request_id = models.CharField("request ID", max_length=128, null=True, blank=True)
 
     objects = CommandQuerySet.as_manager()
 

@@ -1,4 +1,4 @@
-"""Tells long-polling requests (`Prefer: wait`) that a command finished, over Redis pub/sub."""
+"""Tells long-polling requests (`Prefer: wait`) that a command finished or events were recorded, over Redis pub/sub."""
 
 import logging
 from contextlib import suppress
@@ -10,6 +10,10 @@ from apps.common.redis_client import redis_client
 logger = logging.getLogger("ticketflow.commands")
 
 
+# One channel for every event: a waiting feed reader re-reads its page, with its own filters, on each message.
+EVENTS_CHANNEL = "ticketflow:events-recorded"
+
+
 def channel(command_id) -> str:
     return f"ticketflow:command-finished:{command_id}"
 
@@ -18,3 +22,9 @@ def announce_finished(command_id) -> None:
     # Waiters re-read the database after a timeout anyway, so a lost announcement only costs latency.
     with suppress(redis.RedisError):
         redis_client().publish(channel(command_id), b"1")
+
+
+def announce_events() -> None:
+    """After a transaction that recorded events commits (a lost message only costs a waiting reader latency)."""
+    with suppress(redis.RedisError):
+        redis_client().publish(EVENTS_CHANNEL, b"1")

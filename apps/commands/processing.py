@@ -18,6 +18,10 @@ from apps.commands.registry import REGISTRY
 from apps.common.db import refusal_for
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_command_finished
+from apps.common.request_id import request_id_bound
+from apps.events.models import EventType
+from apps.events.payloads import command_finished
+from apps.events.recording import applying_command, record_event
 from apps.ticket.models import REFUSED_BY_GUARD
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
@@ -72,7 +76,10 @@ def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, b
         now = command.db_now if now is None else now
         command.effective_at = max(filter(None, (command.occurred_at, command.latest_recorded)))
         command.attempts += 1
-        _apply(command, now=now)
+        with applying_command(command.id, actor_id=command.actor_id), request_id_bound(command.request_id):
+            _apply(command, now=now)
+            if command.status == CommandStatus.REJECTED:
+                record_event(command_finished(command, EventType.COMMAND_REJECTED, at=command.effective_at))
         command.save(update_fields=[*OUTCOME_FIELDS, "attempts"])
         transaction.on_commit(lambda: announce_finished(command.id))
     _log_outcome(command, now)
@@ -146,25 +153,31 @@ def mark_failed(command_id, *, reason: str) -> None:
                 status=CommandStatus.FAILED, error_code="internal_error", error_message=reason[:2000], finished_at=Now()
             )
         )
+        if updated:
+            command = Command.objects.get(id=command_id)
+            at = command.effective_at or command.finished_at  # it may have failed before it was ever judged
+            with applying_command(command.id, actor_id=command.actor_id):
+                record_event(command_finished(command, EventType.COMMAND_FAILED, at=at))
     if updated:
         announce_finished(command_id)
-        command_type = Command.objects.filter(id=command_id).values_list("type", flat=True).first()
-        record_command_finished(command_type or "unknown", CommandStatus.FAILED, 0.0)
-        logger.error("command failed", extra={"command_id": str(command_id), "reason": reason[:500]})
+        record_command_finished(command.type, CommandStatus.FAILED, 0.0)
+        with request_id_bound(command.request_id):
+            logger.error("command failed", extra={"command_id": str(command_id), "reason": reason[:500]})
 
 
 def _log_outcome(command: Command, now: datetime) -> None:
     latency = max(0.0, (now - command.submitted_at).total_seconds())  # a `now` given by a test may precede it
     record_command_finished(command.type, command.status, latency)
-    logger.info(
-        "command %s",
-        command.status,
-        extra={
-            "command_id": str(command.id),
-            "command_type": command.type,
-            "ticket_id": command.ticket_id,
-            "status": command.status,
-            "error_code": command.error_code or None,
-            "latency_ms": round(latency * 1000, 1),
-        },
-    )
+    with request_id_bound(command.request_id):
+        logger.info(
+            "command %s",
+            command.status,
+            extra={
+                "command_id": str(command.id),
+                "command_type": command.type,
+                "ticket_id": command.ticket_id,
+                "status": command.status,
+                "error_code": command.error_code or None,
+                "latency_ms": round(latency * 1000, 1),
+            },
+        )

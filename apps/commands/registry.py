@@ -16,6 +16,7 @@ from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
 from apps.ticket.inputs import PartSpecInput
 from apps.ticket.outcome import TicketOutcome
+from apps.xp import services as xp
 
 Handler = Callable[..., TicketOutcome | None]
 
@@ -30,6 +31,11 @@ def ticket_lane(payload) -> str:
 def item_lane(payload) -> str:
     """A ticket that does not exist yet is ordered by its inventory item (one active ticket per item)."""
     return f"item:{payload.inventory_item_id}"
+
+
+def technician_lane(payload) -> str:
+    """Commands on one technician's XP ledger, not on a ticket, are ordered per technician."""
+    return f"technician:{payload.technician_id}"
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,10 @@ def _session_stop(p: s.TicketRef, actor: User, at: datetime):
     return sessions.stop_work_session(ticket_id=p.ticket_id, actor=actor, at=at)
 
 
+def _adjust_xp(p: s.XpAdjust, actor: User, at: datetime):
+    xp.adjust_xp(technician_id=p.technician_id, amount=p.amount, reason=p.reason, at=at)
+
+
 def _auto_resume(p: s.WorkSessionAutoResume, actor: User | None, at: datetime):
     return sessions.auto_resume_work_session(session_id=p.session_id, at=at)
 
@@ -136,6 +146,7 @@ _TYPES = [
     CommandType("work_session.pause", s.TicketRef, TECHNICIAN, _session_pause, ticket_lane, True),
     CommandType("work_session.resume", s.TicketRef, TECHNICIAN, _session_resume, ticket_lane, True),
     CommandType("work_session.stop", s.TicketRef, TECHNICIAN, _session_stop, ticket_lane, True),
+    CommandType("xp.adjust", s.XpAdjust, ADMIN, _adjust_xp, technician_lane, False),
     CommandType(
         "work_session.auto_resume", s.WorkSessionAutoResume, SYSTEM, _auto_resume, ticket_lane, False, public=False
     ),

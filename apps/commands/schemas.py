@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from apps.common.text import storable_text
+from apps.xp.models import MAX_ADJUSTMENT, MAX_REASON_LENGTH
 
 MAX_ID = 2**63 - 1
 
@@ -20,6 +21,7 @@ class Payload(BaseModel):
 
 
 class PartSpecIn(Payload):
+    model_config = ConfigDict(title="NewPartSpec")
     inventory_item_part_id: Id
     color: Color
     minutes: Annotated[int, Field(ge=0, le=10080)]
@@ -65,6 +67,18 @@ class TicketSetPartSpecs(TicketRef):
 class TicketSetManualMetrics(TicketRef):
     flag_color: Color
     xp_amount: Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+def _not_zero(amount: int) -> int:
+    if amount == 0:
+        raise ValueError("must not be 0: an adjustment changes the total")
+    return amount
+
+
+class XpAdjust(Payload):
+    technician_id: Id
+    amount: Annotated[int, Field(ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT, description="not 0"), AfterValidator(_not_zero)]
+    reason: Annotated[Text, Field(min_length=1, max_length=MAX_REASON_LENGTH)]
 
 
 class WorkSessionAutoResume(TicketRef):

@@ -1,6 +1,7 @@
-"""`Prefer: wait=N`: hold a request until its command is final, or N seconds pass.
+"""`Prefer: wait=N`: hold a request until its command is final (or, for the event feed, until a matching event is
+recorded), or N seconds pass.
 
-The waiter subscribes to the command's Redis channel before re-reading the row, so a finish that lands between
+The waiter subscribes to the Redis channel before re-reading the rows, so a finish that lands between
 the two is never missed; a lost announcement costs at most the wait, after which the row is read again.
 
 A wait holds a thread of the web process. Two limits keep waits from starving plain requests: a token may hold
@@ -12,7 +13,7 @@ is answered at once, as without `Prefer: wait` (RFC 7240 lets a server decline a
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
@@ -64,25 +65,37 @@ def turn_to_wait(token_key: str, *, seconds: int | None) -> Iterator[bool]:
 def wait_until_final(command: Command, *, seconds: float) -> Command:
     if command.is_final or seconds <= 0:
         return command
+
+    def final() -> bool:
+        command.refresh_from_db()
+        return command.is_final
+
+    wait_for(channel(command.id), ready=final, seconds=seconds)
+    return command
+
+
+def wait_for(channel_name: str, *, ready: Callable[[], bool], seconds: float) -> bool:
+    """Call `ready` (which reads the database) until it is true or `seconds` pass; wake on each message published
+    on `channel_name`, and once a second regardless. Returns the last answer of `ready`."""
     deadline = time.monotonic() + seconds
     pubsub = None
     try:
         pubsub = pubsub_client().pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(channel(command.id))
-        command.refresh_from_db()
-        while not command.is_final:
+        pubsub.subscribe(channel_name)  # before the first read, so an announcement between the two is not missed
+        done = ready()
+        while not done:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            # Wake on the announcement, or once a second regardless, and read the row again.
             pubsub.get_message(timeout=min(remaining, 1.0))
-            command.refresh_from_db()
+            done = ready()
     except redis.RedisError:
-        # Without pub/sub, poll the row: slower, still correct.
-        while not command.is_final and time.monotonic() < deadline:
+        # Without pub/sub, poll the database: slower, still correct.
+        done = ready()
+        while not done and time.monotonic() < deadline:
             time.sleep(0.05)
-            command.refresh_from_db()
+            done = ready()
     finally:
         if pubsub is not None:
             pubsub.close()
-    return command
+    return done

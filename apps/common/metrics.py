@@ -41,6 +41,15 @@ def record_auto_resume_lateness(seconds: float) -> None:
         pipe.execute()
 
 
+def record_webhook_attempt(outcome: str, latency_seconds: float) -> None:
+    """Count a webhook delivery attempt by its outcome (delivered, retrying, failed) and observe its duration."""
+    with suppress(redis.RedisError):
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.hincrby(_key("webhook_attempts"), outcome, 1)
+        _observe(pipe, "webhook_attempt_latency", latency_seconds, LATENCY_BUCKETS)
+        pipe.execute()
+
+
 def _observe(pipe, name: str, value: float, buckets: tuple[float, ...]) -> None:
     bound = next((b for b in buckets if value <= b), math.inf)
     pipe.hincrby(_key(name), f"le:{bound}", 1)
@@ -76,8 +85,28 @@ class SharedCountersCollector:
             "How long after its deadline an auto-resume was applied",
             LATENESS_BUCKETS,
         )
+        deliveries = CounterMetricFamily(
+            "ticketflow_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, retrying (a retry is scheduled), failed (given up)",
+            labels=["outcome"],
+        )
+        for outcome, count in client.hgetall(_key("webhook_attempts")).items():
+            deliveries.add_metric([outcome.decode()], int(count))
+        yield deliveries
+        yield self._histogram(
+            client,
+            "webhook_attempt_latency",
+            "ticketflow_webhook_attempt_duration_seconds",
+            "How long one webhook delivery attempt took (connect to the end of the answer)",
+            LATENCY_BUCKETS,
+        )
         queues = GaugeMetricFamily("ticketflow_celery_queue_length", "Messages waiting in a queue", labels=["queue"])
-        for queue in (settings.CELERY_QUEUE_COMMANDS, settings.CELERY_QUEUE_TIMERS, settings.CELERY_QUEUE_MAINTENANCE):
+        for queue in (
+            settings.CELERY_QUEUE_COMMANDS,
+            settings.CELERY_QUEUE_TIMERS,
+            settings.CELERY_QUEUE_MAINTENANCE,
+            settings.CELERY_QUEUE_WEBHOOKS,
+        ):
             queues.add_metric([queue], _queue_length(queue))
         yield queues
 

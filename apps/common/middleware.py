@@ -1,11 +1,39 @@
-"""API errors that Django itself would answer otherwise: under /api/, every answer is a problem+json."""
+"""Request-wide middleware: the request id on every answer and log line, and API errors that Django itself would
+answer otherwise (under /api/, every answer is a problem+json)."""
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.http import JsonResponse
 
 from apps.common.problems import Problem
+from apps.common.request_id import HEADER, accepted_or_new, set_request_id
 
 API_PREFIX = "/api/"
+
+
+class RequestId:
+    """First in MIDDLEWARE, so every answer carries `X-Request-ID` (the caller's if acceptable, else a new one),
+    errors and redirects made by later middleware included, and so does every log line written for the request.
+
+    The id stays bound until the response is closed (`request_finished`), not just until this returns: Django logs
+    a 4xx/5xx answer after the middleware chain has run."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = accepted_or_new(request.headers.get(HEADER))
+        set_request_id(request_id)
+        response = self.get_response(request)
+        response[HEADER] = request_id
+        return response
+
+
+def _forget_request_id(**kwargs) -> None:
+    set_request_id(None)  # a thread serving requests one after another logs nothing in between under an old id
+
+
+request_finished.connect(_forget_request_id, dispatch_uid="ticketflow.forget_request_id")
 
 
 def problem_response(problem: Problem) -> JsonResponse:

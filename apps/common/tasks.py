@@ -20,6 +20,10 @@ class TaskName:
     RECOMPUTE_TICKET_METRICS = "ticketflow.rules.recompute_ticket_metrics"
     RECOMPUTE_PAUSE_DEADLINES = "ticketflow.rules.recompute_pause_deadlines"
     SWEEP_MISSED_REDERIVATIONS = "ticketflow.rules.sweep_missed_rederivations"
+    PRUNE_EVENTS = "ticketflow.events.prune_events"
+    DELIVER_WEBHOOK = "ticketflow.webhooks.deliver"
+    DISPATCH_WEBHOOKS = "ticketflow.webhooks.dispatch"
+    SWEEP_WEBHOOKS = "ticketflow.webhooks.sweep"
 
 
 # A broker that is down must not hold a request or a transaction's caller for long: the sweeps re-send what is lost.

@@ -4,6 +4,8 @@ from typing import Any
 from django.db import connection, transaction
 
 from apps.accounts.models import User
+from apps.events.payloads import rules_changed
+from apps.events.recording import record_event
 from apps.rules.config import parse_config
 from apps.rules.models import RulesRederivation, RulesVersion
 from apps.rules.selectors import publish_active_version
@@ -27,8 +29,16 @@ def change_rules(*, config: Any, reason: str, changed_by: User | None, at: datet
             created_by=changed_by,
             **({} if at is None else {"created_at": at}),
         )
+        record_event(rules_changed(row))
         transaction.on_commit(lambda: publish_active_version(row.pk))
     return row
+
+
+def roll_back_rules(*, version: int, reason: str, changed_by: User | None) -> RulesVersion:
+    """Append a new version whose config is that of `version`: a change like any other (the caller schedules the
+    re-derivation jobs). RulesVersion.DoesNotExist when there is no such version."""
+    earlier = RulesVersion.objects.get(version=version)
+    return change_rules(config=earlier.config, reason=reason, changed_by=changed_by)
 
 
 def record_rederivation(*, rules_version_id: int, job: str) -> None:

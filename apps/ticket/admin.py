@@ -11,10 +11,11 @@ from django.db.models.functions import Now
 
 from apps.accounts.models import Role
 from apps.commands.intake import submit_command
-from apps.common.admin import ReadOnlyMixin
+from apps.common.admin import ReadOnlyMixin, clock_time
 from apps.common.problems import Problem
 from apps.common.time import utc_now
 from apps.ticket.models import (
+    SessionStatus,
     Ticket,
     TicketPartSpec,
     TicketReviewQueue,
@@ -58,9 +59,25 @@ class TicketTransitionInline(OrderedInline):
     order_by = ("created_at", "id")
 
 
-class WorkSessionInline(OrderedInline):
+class SessionTimes:
+    """A session's active time as h:mm:ss, twice: "active" as stored, which counts up to the session's latest event,
+    and "active (live)", where a running span counts up to now (the API's `live_active_seconds`)."""
+
+    @admin.display(description="active", ordering="active_seconds")
+    def active_time(self, obj: WorkSession) -> str:
+        return clock_time(obj.active_seconds)
+
+    @admin.display(description="active (live)")
+    def live_active_time(self, obj: WorkSession) -> str:
+        if obj.status != SessionStatus.RUNNING:
+            return clock_time(obj.active_seconds)  # no span is open: the stored figure is the live one
+        return clock_time(obj.recalculate_active_seconds(until=utc_now()))
+
+
+class WorkSessionInline(SessionTimes, OrderedInline):
     model = WorkSession
-    fields = ("technician", "status", "started_at", "ended_at", "active_seconds", "auto_resume_at")
+    fields = ("technician", "status", "started_at", "ended_at", "active_time", "live_active_time", "auto_resume_at")
+    readonly_fields = ("active_time", "live_active_time")
     show_change_link = True
     order_by = ("started_at", "id")
     related = "technician"
@@ -93,8 +110,14 @@ TICKET_SERVICE_FIELDS = tuple(
 )
 
 
+class TicketColumns:
+    @admin.display(description="total duration", ordering="total_duration")
+    def total_minutes(self, obj: Ticket) -> str:
+        return f"{obj.total_duration} min"
+
+
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(TicketColumns, admin.ModelAdmin):
     """Tickets. Only the title is editable: status and metrics change through commands, so history stays whole."""
 
     list_display = (
@@ -104,7 +127,7 @@ class TicketAdmin(admin.ModelAdmin):
         "status",
         "technician",
         "flag_color",
-        "total_duration",
+        "total_minutes",
         "xp_amount",
         "is_manual",
         "updated_at",
@@ -138,7 +161,7 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 @admin.register(TicketReviewQueue)
-class TicketReviewQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class TicketReviewQueueAdmin(TicketColumns, ReadOnlyMixin, admin.ModelAdmin):
     """Tickets waiting for an admin's review, oldest first, with the action that approves them."""
 
     list_display = (
@@ -146,7 +169,7 @@ class TicketReviewQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "title",
         "inventory_item",
         "master",
-        "total_duration",
+        "total_minutes",
         "flag_color",
         "xp_amount",
         "created_at",
@@ -163,6 +186,9 @@ class TicketReviewQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return self.model.domain.under_review().order_by(*self.get_ordering(request))
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Review queue", **(extra_context or {})})
 
     def has_approve_permission(self, request) -> bool:
         # The same rule as the `ticket.approve_review` command: the admin role, not merely Django staff.
@@ -228,7 +254,7 @@ class AutoResumeFilter(admin.SimpleListFilter):
 
 
 @admin.register(WorkSession)
-class WorkSessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WorkSessionAdmin(SessionTimes, ReadOnlyMixin, admin.ModelAdmin):
     """Sessions and their history. `active_seconds` is derived from the history, so nothing here is editable."""
 
     list_display = (
@@ -238,7 +264,8 @@ class WorkSessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status",
         "started_at",
         "ended_at",
-        "active_seconds",
+        "active_time",
+        "live_active_time",
         "auto_resume_at",
     )
     list_filter = ("status", AutoResumeFilter, ("technician", admin.RelatedOnlyFieldListFilter))
@@ -252,18 +279,14 @@ class WorkSessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status",
         "started_at",
         "ended_at",
-        "active_seconds",
-        "live_active_seconds",
+        "active_time",
+        "live_active_time",
         "auto_resume_at",
         "updated_at",
         "deleted_at",
     )
     readonly_fields = fields
     inlines = [WorkSessionTransitionInline]
-
-    @admin.display(description="live active seconds")
-    def live_active_seconds(self, obj: WorkSession):
-        return obj.recalculate_active_seconds(until=utc_now())
 
 
 # --- history (append-only) ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from ninja import Field as F
 from ninja import Query, Router, Schema
+from pydantic import ConfigDict
 
 from apps.accounts.api import user_or_404
 from apps.common.api import DAY_FORMAT, ListQuery, paginate, query_day
@@ -24,6 +25,7 @@ ColorName = Literal["green", "yellow", "red"]
 
 
 class PartSpecOut(Schema):
+    model_config = ConfigDict(title="PartSpec")
     id: int
     inventory_item_part_id: int
     color: ColorName
@@ -32,6 +34,7 @@ class PartSpecOut(Schema):
 
 
 class TicketOut(Schema):
+    model_config = ConfigDict(title="Ticket")
     id: int
     inventory_item_id: int
     title: str
@@ -59,6 +62,7 @@ class TicketPage(Schema):
 
 
 class TicketTransitionOut(Schema):
+    model_config = ConfigDict(title="TicketTransition")
     id: int
     action: str
     from_status: str | None
@@ -75,6 +79,7 @@ class TicketTransitionPage(Schema):
 
 
 class SessionTransitionOut(Schema):
+    model_config = ConfigDict(title="WorkSessionTransition")
     id: int
     action: Literal["started", "paused", "resumed", "stopped"]
     from_status: str | None
@@ -85,6 +90,7 @@ class SessionTransitionOut(Schema):
 
 
 class WorkSessionOut(Schema):
+    model_config = ConfigDict(title="WorkSession")
     id: int
     ticket_id: int
     technician_id: int
@@ -103,6 +109,7 @@ class WorkSessionPage(Schema):
 
 
 class PauseBudgetOut(Schema):
+    model_config = ConfigDict(title="PauseBudget")
     technician_id: int
     date: date
     timezone: str
@@ -120,7 +127,7 @@ class TicketFilters(ListQuery):
     flag_color: ColorName | None = None
 
 
-@router.get("", response=TicketPage, summary="List tickets")
+@router.get("", response=TicketPage, operation_id="listTickets", summary="List tickets")
 def list_tickets(request, filters: Query[TicketFilters]):
     tickets = Ticket.domain.alive()
     for field in ("status", "technician_id", "inventory_item_id", "flag_color"):
@@ -133,19 +140,29 @@ def list_tickets(request, filters: Query[TicketFilters]):
     return page
 
 
-@router.get("/{int:ticket_id}", response=TicketOut, summary="One ticket")
+@router.get("/{int:ticket_id}", response=TicketOut, operation_id="getTicket", summary="One ticket")
 def get_ticket(request, ticket_id: int):
     return ticket_data(_ticket_or_404(ticket_id))
 
 
-@router.get("/{int:ticket_id}/transitions", response=TicketTransitionPage, summary="A ticket's history, oldest first")
+@router.get(
+    "/{int:ticket_id}/transitions",
+    response=TicketTransitionPage,
+    operation_id="listTicketTransitions",
+    summary="A ticket's history, oldest first",
+)
 def ticket_transitions(request, ticket_id: int, query: Query[ListQuery]):
     _ticket_or_404(ticket_id)
     rows = TicketTransition.domain.filter(ticket_id=ticket_id)
     return paginate(rows, query=query, render=ticket_transition_data)
 
 
-@router.get("/{int:ticket_id}/work-sessions", response=WorkSessionPage, summary="A ticket's work sessions")
+@router.get(
+    "/{int:ticket_id}/work-sessions",
+    response=WorkSessionPage,
+    operation_id="listTicketWorkSessions",
+    summary="A ticket's work sessions",
+)
 def ticket_work_sessions(request, ticket_id: int, query: Query[ListQuery]):
     _ticket_or_404(ticket_id)
     page = paginate(WorkSession.domain.alive().filter(ticket_id=ticket_id), query=query, render=lambda s: s)
@@ -158,7 +175,12 @@ def ticket_work_sessions(request, ticket_id: int, query: Query[ListQuery]):
     return page
 
 
-@technicians.get("/{int:technician_id}/pause-budget", response=PauseBudgetOut, summary="A technician's pause budget")
+@technicians.get(
+    "/{int:technician_id}/pause-budget",
+    response=PauseBudgetOut,
+    operation_id="getPauseBudget",
+    summary="A technician's pause budget",
+)
 def technician_pause_budget(
     request,
     technician_id: int,

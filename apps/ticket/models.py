@@ -66,11 +66,11 @@ REFUSED_BY_GUARD: dict[str, tuple[ErrorCode, str]] = {
 
 
 class TicketStatus(models.TextChoices):
-    UNDER_REVIEW = "under_review"
+    UNDER_REVIEW = "under_review", "Under review"
     NEW = "new"
     ASSIGNED = "assigned"
-    IN_PROGRESS = "in_progress"
-    WAITING_QC = "waiting_qc"
+    IN_PROGRESS = "in_progress", "In progress"
+    WAITING_QC = "waiting_qc", "Waiting QC"
     REWORK = "rework"
     DONE = "done"
 
@@ -83,15 +83,15 @@ class FlagColor(models.TextChoices):
 
 class TicketAction(models.TextChoices):
     CREATED = "created"
-    REVIEW_APPROVED = "review_approved"
+    REVIEW_APPROVED = "review_approved", "Review approved"
     ASSIGNED = "assigned"
     STARTED = "started"
-    TO_WAITING_QC = "to_waiting_qc"
-    QC_PASS = "qc_pass"
-    QC_FAIL = "qc_fail"
-    PART_SPECS_CHANGED = "part_specs_changed"
-    MANUAL_METRICS_SET = "manual_metrics_set"
-    MANUAL_METRICS_CLEARED = "manual_metrics_cleared"
+    TO_WAITING_QC = "to_waiting_qc", "To waiting QC"
+    QC_PASS = "qc_pass", "QC pass"
+    QC_FAIL = "qc_fail", "QC fail"
+    PART_SPECS_CHANGED = "part_specs_changed", "Part specs changed"
+    MANUAL_METRICS_SET = "manual_metrics_set", "Manual metrics set"
+    MANUAL_METRICS_CLEARED = "manual_metrics_cleared", "Manual metrics cleared"
 
 
 class SessionStatus(models.TextChoices):
@@ -120,13 +120,21 @@ class HistoryMixin:
         return self._pending
 
     def save_with_history(self, *, update_fields: list[str] | None = None) -> list:
-        """Save the aggregate, then the history rows its transition methods appended. Returns those rows."""
+        """Save the aggregate, then the history rows its transition methods appended, then their events.
+        Returns those rows."""
         self.save(update_fields=update_fields) if update_fields else self.save()
         pending, self._pending = self._pending_history(), []
         for row in pending:
             setattr(row, self.HISTORY_PARENT_FIELD, self)
             row.save()
+        self.record_history_events(pending)
         return pending
+
+    def record_history_events(self, rows: list) -> None:
+        """Every history row is written with its event, here, so no path can write one without the other."""
+        from apps.events import payloads, recording  # they build on this module's models
+
+        recording.record_events(payloads.history_event(self, row) for row in rows)
 
 
 class Ticket(HistoryMixin, models.Model):
@@ -155,7 +163,7 @@ class Ticket(HistoryMixin, models.Model):
     total_duration = models.PositiveIntegerField(default=0, help_text="minutes")
     flag_minutes = models.PositiveIntegerField(default=0)
     flag_color = models.CharField(max_length=8, choices=FlagColor.choices, default=FlagColor.GREEN)
-    xp_amount = models.PositiveIntegerField(default=0)
+    xp_amount = models.PositiveIntegerField("XP amount", default=0)
     is_manual = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -299,6 +307,7 @@ class Ticket(HistoryMixin, models.Model):
         )
         if commit:
             row.save()
+            self.record_history_events([row])
         else:
             self._pending_history().append(row)
         return row
@@ -606,4 +615,4 @@ class TicketReviewQueue(Ticket):
     class Meta:
         proxy = True
         verbose_name = "ticket under review"
-        verbose_name_plural = "review queue"
+        verbose_name_plural = "tickets under review"

@@ -24,10 +24,16 @@ class Interval:
         object.__setattr__(self, "end", as_utc(self.end))
 
     def overlap(self, lo: datetime, hi: datetime, *, now: datetime | None = None) -> timedelta:
+        clipped = self.clipped(lo, hi, now=now)
+        return clipped.end - clipped.start if clipped is not None else ZERO
+
+    def clipped(self, lo: datetime, hi: datetime, *, now: datetime | None = None) -> "Interval | None":
+        """The part of this interval inside [lo, hi) (an open one measured up to `now`), or None if nothing is."""
         end = self.end if self.end is not None else now
         if end is None:
             raise ValueError("an open interval needs `now` to be measured")
-        return max(ZERO, min(end, hi) - max(self.start, lo))
+        start, end = max(self.start, as_utc(lo)), min(end, as_utc(hi))
+        return Interval(start, end) if end > start else None
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,23 @@ def local_day_of(instant: datetime, zone: ZoneInfo) -> date:
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of a local day as UTC instants."""
-    return _local_midnight(day, zone), _local_midnight(day + timedelta(days=1), zone)
+    (bounds,) = local_days(day, day, zone)
+    return bounds.start, bounds.end
+
+
+@dataclass(frozen=True)
+class LocalDay:
+    day: date
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive: the next day's start
+
+
+def local_days(first: date, last: date, zone: ZoneInfo) -> list[LocalDay]:
+    """Every local day from `first` to `last` inclusive, with its bounds: the one place days are cut, for the pause
+    budget and the analytics alike, so the two can never disagree about where a day ends."""
+    count = (last - first).days + 1
+    starts = [_local_midnight(first + timedelta(days=n), zone) for n in range(count + 1)]
+    return [LocalDay(first + timedelta(days=n), starts[n], starts[n + 1]) for n in range(count)]
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from apps.events.payloads import metrics_recomputed
+from apps.events.recording import record_events
 from apps.rules.config import WorkSessionConfig
 from apps.rules.selectors import active_rules
 from apps.ticket.followups import schedule_auto_resume
@@ -96,6 +98,7 @@ WHERE t.id = s.id
   AND (t.total_duration, t.flag_minutes, t.xp_amount, t.flag_color) IS DISTINCT FROM
       (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,
        CASE WHEN s.total <= %(green_max)s THEN 'green' WHEN s.total <= %(yellow_max)s THEN 'yellow' ELSE 'red' END)
+RETURNING t.*
 """
 
 
@@ -104,7 +107,8 @@ def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, pr
 
     Set-based (one UPDATE per batch) and safe beside live commands: each batch first locks its not-done tickets in
     id order, waiting for any command holding one, then derives from the specs as committed; `done` and manual
-    tickets are never written. A command that ran under the old rules is corrected by the batch that follows it.
+    tickets are never written. Each ticket it moves gets a `ticket.metrics_recomputed` event (one INSERT per batch).
+    A command that ran under the old rules is corrected by the batch that follows it.
     Returns rows changed.
     """
     changed, after = 0, 0
@@ -117,10 +121,12 @@ def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, pr
     }
     while after < top:
         batch = {**params, "after": after, "upto": min(after + batch_size, top)}
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(LOCK_BATCH_SQL, batch)
-            cursor.execute(RECOMPUTE_BATCH_SQL, batch)
-            changed += cursor.rowcount
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(LOCK_BATCH_SQL, batch)
+            moved = list(Ticket.objects.raw(RECOMPUTE_BATCH_SQL, batch))
+            record_events(metrics_recomputed(ticket) for ticket in sorted(moved, key=lambda ticket: ticket.pk))
+            changed += len(moved)
         after += batch_size
         if progress is not None:
             progress(min(after, top), top)

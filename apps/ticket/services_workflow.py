@@ -65,8 +65,9 @@ def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     ticket = lock_ticket(ticket_id)
     ticket.start_progress(actor=actor, at=at)
     lock_technician(actor.pk)
-    session = open_session(ticket, technician=actor, at=at)
+    # The ticket first, so its event precedes the session's; a session refused below rolls both back.
     ticket.save_with_history(update_fields=["status", "started_at", "updated_at"])
+    session = open_session(ticket, technician=actor, at=at)
     _set_item_status(ticket, InventoryItemStatus.IN_SERVICE)
     return TicketOutcome(ticket, session)
 

@@ -6,6 +6,6 @@ from apps.xp.models import XpEntry
 
 @admin.register(XpEntry)
 class XpEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "user", "kind", "amount", "ticket", "reference")
+    list_display = ("created_at", "user", "kind", "amount", "ticket", "reason", "reference")
     list_filter = ("kind",)
-    search_fields = ("reference", "user__username")
+    search_fields = ("reference", "user__username", "reason")

@@ -1,7 +1,8 @@
 from datetime import datetime
 from typing import Literal
 
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
+from pydantic import ConfigDict
 
 from apps.accounts.api import user_or_404
 from apps.common.api import ListQuery, paginate
@@ -13,15 +14,18 @@ router = Router(tags=["technicians"])
 
 
 class XpEntryOut(Schema):
+    model_config = ConfigDict(title="XpEntry")
     id: int
     kind: Literal[tuple(XpKind.values)]
     amount: int
     reference: str
     ticket_id: int | None
     created_at: datetime
+    reason: str | None = Field(None, description="why an admin adjusted the XP: present on `manual_adjustment` only")
 
 
 class XpOut(Schema):
+    model_config = ConfigDict(title="TechnicianXp")
     technician_id: int
     total: int
     entries: list[XpEntryOut]
@@ -29,7 +33,7 @@ class XpOut(Schema):
 
 
 def xp_entry_data(entry: XpEntry) -> dict:
-    return {
+    data = {
         "id": entry.pk,
         "kind": entry.kind,
         "amount": entry.amount,
@@ -37,11 +41,16 @@ def xp_entry_data(entry: XpEntry) -> dict:
         "ticket_id": entry.ticket_id,
         "created_at": isoformat_utc(entry.created_at),
     }
+    if entry.kind == XpKind.MANUAL_ADJUSTMENT:
+        data["reason"] = entry.reason
+    return data
 
 
 @router.get(
     "/{int:technician_id}/xp",
     response=XpOut,
+    exclude_unset=True,  # `reason` appears on the entries that have one, not as null on every other
+    operation_id="getTechnicianXp",
     summary="A user's XP total and ledger, newest first",
     description="`total` covers every entry; `entries` is one page of them (`limit`, `cursor`), newest first.",
 )

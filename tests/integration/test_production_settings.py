@@ -1,15 +1,20 @@
 """Production-safe defaults: debug is off unless asked for, a process without a real secret key refuses to start,
-and an API call over plain HTTP is refused (`403 https_required`), never redirected; pages still redirect."""
+and an API call over plain HTTP is refused (`403 https_required`), never redirected; pages still redirect.
+`SECURE_SSL_REDIRECT=0`, the operator's one switch for plain HTTP, also drops secure cookies and HSTS, so the admin
+signs in over http from a real hostname."""
 
 import json
 import os
+import re
 import secrets
+from http.cookies import SimpleCookie
 
+import httpx
 import pytest
 
 from tests.support.assertions import assert_problem
 from tests.support.contract import PROBLEM_JSON
-from tests.support.processes import run_python
+from tests.support.processes import Web, process_env, run_python
 
 # --- settings as a fresh process reads them ---------------------------------------------------------------------------
 
@@ -58,6 +63,31 @@ def test_secure_ssl_redirect_0_serves_plain_http_with_debug_off():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
+
+
+SHOW_TRANSPORT = (
+    "from django.conf import settings as s;"
+    " print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, *s.CSRF_TRUSTED_ORIGINS)"
+)
+
+
+def test_tls_required_by_default_keeps_cookies_secure_and_sends_hsts():
+    result = django_process(SHOW_TRANSPORT, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "31536000"]
+
+
+def test_plain_http_switch_also_drops_secure_cookies_and_hsts():
+    result = django_process(
+        SHOW_TRANSPORT,
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        SECURE_SSL_REDIRECT="0",
+        CSRF_TRUSTED_ORIGINS="http://tickets.example.test, https://ops.example.test",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "0", "http://tickets.example.test", "https://ops.example.test"]
 
 
 # --- the API over plain HTTP -----------------------------------------------------------------------------------------
@@ -123,3 +153,119 @@ def test_with_ssl_redirect_off_the_api_serves_plain_http(api, technician, settin
 
     assert response.status_code == 202, response.content
     assert json.loads(response.content)["status"] == "pending"
+
+
+# --- the admin sign-in through a production process (gunicorn, DJANGO_DEBUG=0) ----------------------------------------
+
+HOSTNAME = "tickets.example.test"
+ADMIN_PASSWORD = "correct horse battery staple 42"
+
+
+def production_web(**env: str) -> Web:
+    """gunicorn as a deploy runs it: debug off, a secret key of its own, a real hostname allowed, static files
+    collected first (as the image's build does), an admin with a password made by the documented command."""
+    environment = process_env(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS=f"{HOSTNAME},127.0.0.1",
+        CSRF_TRUSTED_ORIGINS=f"http://{HOSTNAME},https://{HOSTNAME}",
+        **env,
+    )
+    run_python("manage.py", "collectstatic", "--noinput", "-v", "0", env=environment, timeout=120)
+    run_python(
+        "manage.py",
+        "create_api_user",
+        "site-admin",
+        "--role",
+        "admin",
+        "--password-from-stdin",
+        env=environment,
+        input=ADMIN_PASSWORD + "\n",
+    )
+    return Web("production-admin-web", environment)
+
+
+@pytest.fixture
+def web_over_plain_http(transactional_db):
+    web = production_web(SECURE_SSL_REDIRECT="0").start().wait_ready()
+    yield web
+    web.stop()
+
+
+@pytest.fixture
+def web_with_tls_required(transactional_db):
+    web = production_web(SECURE_SSL_REDIRECT="1").start().wait_ready()
+    yield web
+    web.stop()
+
+
+def set_cookies(response: httpx.Response) -> SimpleCookie:
+    cookies = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        cookies.load(header)
+    return cookies
+
+
+def csrf_form_token(html: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+def test_an_admin_signs_in_over_plain_http_from_a_real_hostname(web_over_plain_http):
+    """A browser's sign-in, as the compose stack serves it: the CSRF cookie comes back (it is not Secure), the form's
+    token and the Origin match, and the session then opens the admin."""
+    origin = f"http://{HOSTNAME}"
+    with httpx.Client(base_url=web_over_plain_http.url, headers={"Host": HOSTNAME}, timeout=10) as browser:
+        page = browser.get("/admin/login/")
+        assert page.status_code == 200, page.text[:500]
+        assert not set_cookies(page)["csrftoken"]["secure"]
+        assert "strict-transport-security" not in page.headers
+
+        signed_in = browser.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "csrfmiddlewaretoken": csrf_form_token(page.text),
+                "username": "site-admin",
+                "password": ADMIN_PASSWORD,
+                "next": "/admin/",
+            },
+            headers={"Origin": origin, "Referer": f"{origin}/admin/login/"},
+        )
+        assert signed_in.status_code == 302, signed_in.text[:500]
+        assert signed_in.headers["location"] == "/admin/"
+        assert not set_cookies(signed_in)["sessionid"]["secure"]
+
+        admin_index = browser.get("/admin/")
+        assert admin_index.status_code == 200
+        assert "site-admin" in admin_index.text and "Log out" in admin_index.text
+
+
+def test_a_host_not_in_allowed_hosts_gets_400(web_over_plain_http):
+    response = httpx.get(f"{web_over_plain_http.url}/admin/login/", headers={"Host": "elsewhere.example.test"})
+
+    assert response.status_code == 400
+
+
+def test_with_tls_required_the_cookies_stay_secure(web_with_tls_required):
+    """Behind a TLS-terminating proxy (X-Forwarded-Proto: https) the sign-in works and every cookie is Secure."""
+    origin = f"https://{HOSTNAME}"
+    headers = {"Host": HOSTNAME, "X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=web_with_tls_required.url, headers=headers, timeout=10) as proxy:
+        assert proxy.get("/admin/login/", headers={"X-Forwarded-Proto": "http"}).status_code == 301
+        page = proxy.get("/admin/login/")
+        assert page.status_code == 200, page.text[:500]
+        csrf_cookie = set_cookies(page)["csrftoken"]
+        assert csrf_cookie["secure"]
+        assert page.headers["strict-transport-security"].startswith("max-age=31536000")
+
+        signed_in = proxy.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "csrfmiddlewaretoken": csrf_form_token(page.text),
+                "username": "site-admin",
+                "password": ADMIN_PASSWORD,
+                "next": "/admin/",
+            },
+            headers={"Origin": origin, "Referer": f"{origin}/admin/login/", "Cookie": f"csrftoken={csrf_cookie.value}"},
+        )
+        assert signed_in.status_code == 302, signed_in.text[:500]
+        assert set_cookies(signed_in)["sessionid"]["secure"]

@@ -145,7 +145,7 @@ def test_with_redis_failing_during_put_rules_the_new_version_is_read_and_rederiv
         outage.setattr(task_sending, "send_task_rollback_unsafe", redis_away)
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             answer = api.put("/api/v1/rules", {"config": LONGER_PAUSES_MORE_XP, "reason": "during an outage"}, admin)
-        assert len(callbacks) == 3  # publish, and the two jobs: all lost
+        assert len(callbacks) == 4  # publish and the two jobs, all lost; and the event feed's announcement
 
     assert (answer.status_code, answer.json()["version"]) == (200, 2)
     assert api.get("/api/v1/rules", nobody).json()["version"] == 2

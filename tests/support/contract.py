@@ -30,6 +30,7 @@ COMMAND_BODIES = {
     "work_session.pause": {"ticket_id": 1},
     "work_session.resume": {"ticket_id": 1},
     "work_session.stop": {"ticket_id": 1},
+    "xp.adjust": {"technician_id": 2, "amount": -5, "reason": "double-counted ticket"},
 }
 
 # A command's status once a worker has dealt with it.

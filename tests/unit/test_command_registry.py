@@ -14,12 +14,17 @@ def _sample(command_type: CommandType):
 
 
 @pytest.mark.parametrize("command_type", ALL_TYPES, ids=lambda command_type: command_type.name)
-def test_every_type_orders_by_the_ticket_it_names_or_else_by_its_item(command_type):
-    targets_a_ticket = "ticket_id" in command_type.schema.model_fields
+def test_every_type_orders_by_the_ticket_it_names_or_else_by_its_item_or_technician(command_type):
+    fields = command_type.schema.model_fields
 
     lane = command_type.lane(_sample(command_type))
 
-    assert lane == ("ticket:7" if targets_a_ticket else "item:9")
+    if "ticket_id" in fields:
+        assert lane == "ticket:7"
+    elif "inventory_item_id" in fields:
+        assert lane == "item:9"
+    else:
+        assert ("technician_id" in fields, lane) == (True, "technician:5")
 
 
 @pytest.mark.parametrize("command_type", ALL_TYPES, ids=lambda command_type: command_type.name)
@@ -48,6 +53,13 @@ def test_the_automatic_resume_is_a_system_command_that_does_not_settle_itself():
 
 
 def test_commands_that_never_touch_a_session_do_not_pay_for_settling_one():
-    no_session = ["ticket.create", "ticket.approve_review", "ticket.assign", "ticket.qc_pass", "ticket.qc_fail"]
+    no_session = [
+        "ticket.create",
+        "ticket.approve_review",
+        "ticket.assign",
+        "ticket.qc_pass",
+        "ticket.qc_fail",
+        "xp.adjust",
+    ]
 
     assert not any(REGISTRY[name].settles_session for name in no_session)

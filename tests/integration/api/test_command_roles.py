@@ -24,6 +24,7 @@ ALLOWED_ROLES = {
     "work_session.pause": {"technician"},
     "work_session.resume": {"technician"},
     "work_session.stop": {"technician"},
+    "xp.adjust": {"admin"},
 }
 
 ROLES = ["admin", "master", "technician", "qc_inspector", None]

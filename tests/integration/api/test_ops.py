@@ -52,14 +52,18 @@ def test_the_openapi_document_documents_every_path_family(openapi):
 def test_the_command_body_is_documented_as_one_variant_per_command_type(openapi):
     body = openapi["paths"]["/api/v1/commands"]["post"]["requestBody"]
     schema = body["content"]["application/json"]["schema"]
+    components = openapi["components"]["schemas"]
 
-    variants = {variant["properties"]["type"]["enum"][0]: variant for variant in schema["oneOf"]}
+    def resolved(node):
+        return components[node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
+
+    variants = {resolved(v)["properties"]["type"]["enum"][0]: resolved(v) for v in schema["oneOf"]}
     assert set(variants) == set(PUBLIC_TYPES)
     assert schema["discriminator"]["propertyName"] == "type"
     create = variants["ticket.create"]
     assert {"type", "inventory_item_id", "part_specs"} <= set(create["required"])
     assert {"title", "actor_id"} <= set(create["properties"]) - set(create["required"])
-    spec = create["properties"]["part_specs"]["items"]
+    spec = resolved(create["properties"]["part_specs"]["items"])
     assert spec["properties"]["minutes"]["maximum"] == 10080
     assert set(spec["properties"]["color"]["enum"]) == {"green", "yellow", "red"}
     assert set(variants["ticket.assign"]["required"]) == {"type", "ticket_id", "technician_id"}

@@ -102,4 +102,4 @@ def test_the_schema_documents_the_page(api, nobody):
 
     assert set(parameters) == {"limit", "cursor"}
     assert (parameters["limit"]["schema"]["minimum"], parameters["limit"]["schema"]["maximum"]) == (1, 200)
-    assert page["$ref"].endswith("/XpOut")
+    assert page["$ref"].endswith("/TechnicianXp")

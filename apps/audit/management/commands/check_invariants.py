@@ -27,8 +27,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=2000, help="work sessions read per query (default 2000)")
         parser.add_argument("--limit", type=int, default=100, help="violations listed per check at most (default 100)")
+        parser.add_argument(
+            "--no-events",
+            dest="events",
+            action="store_false",
+            help="skip the outbox check (every history row of a ticket has its event), e.g. after a bulk load",
+        )
 
-    def handle(self, *args, stale_after, batch_size, limit, **options):
+    def handle(self, *args, stale_after, batch_size, limit, events, **options):
         if stale_after is not None and stale_after < 0:
             raise CommandError("--stale-after must be >= 0")
         if batch_size < 1 or limit < 1:
@@ -38,6 +44,7 @@ class Command(BaseCommand):
             stale_after=None if stale_after is None else timedelta(seconds=stale_after),
             batch_size=batch_size,
             limit=limit,
+            events=events,
         )
         if not report.ok:
             for violation in report.violations:

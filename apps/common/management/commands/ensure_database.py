@@ -3,9 +3,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from psycopg import sql
 
+# What to do when a service does not answer at all; shared with preflight's Redis check.
+START_HINT = (
+    "Start it, or let `make run` start an embedded one (leave DATABASE_URL and REDIS_URL unset, or set"
+    " TICKETFLOW_SERVICES=embedded), or start both in Docker: `docker compose -f compose.services.yml up -d`."
+)
+
 
 class Command(BaseCommand):
-    help = "Create the configured PostgreSQL database if it does not exist; say clearly if PostgreSQL is down."
+    help = (
+        "Create the configured PostgreSQL database if it does not exist; say clearly whether PostgreSQL is down or"
+        " refused the login."
+    )
 
     requires_system_checks = []
 
@@ -26,8 +35,15 @@ class Command(BaseCommand):
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
                     self.stdout.write(f"created database {db['NAME']}")
         except psycopg.OperationalError as exc:
-            raise CommandError(
-                f"PostgreSQL is not reachable at {params['host']}:{params['port']} ({exc.__class__.__name__}).\n"
-                "Start it (for example: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
-                " or run `docker compose up -d postgres redis`, and check DATABASE_URL."
-            ) from None
+            raise CommandError(explain(exc, f"{params['host']}:{params['port']}", params["user"])) from None
+
+
+def explain(exc: psycopg.OperationalError, where: str, user: str) -> str:
+    """A server that answered and refused (bad password, unknown role, pg_hba) is named with its own words: telling
+    the user to start a server that runs would send them the wrong way. Anything else never reached a server."""
+    message = str(exc)
+    if "FATAL:" in message:
+        reason = " ".join(message[message.index("FATAL:") :].split())
+        return f"PostgreSQL at {where} refused the login of {user!r}: {reason}\nCheck the credentials in DATABASE_URL."
+    reason = message.split(" failed: ")[-1].split("\n")[0].strip() or exc.__class__.__name__
+    return f"PostgreSQL is not reachable at {where} ({reason}).\n{START_HINT} Then check DATABASE_URL."

@@ -61,6 +61,12 @@ class Command(BaseCommand):
         people = self._people(base_url, run)
         admin, master, qc, techs = people["admin"], people["master"], people["qc"], people["techs"]
         previous_rules = self._get(admin, "/api/v1/rules")["config"]
+        previous_budget = previous_rules["work_session"]["daily_pause_limit_seconds"]
+        # The rules are the shop's, not the demo's: anyone using this stack meanwhile gets the short budget too.
+        console.print(
+            f"While the demo runs, the daily pause budget is {DEMO_PAUSE_BUDGET} s for everyone (one pause runs out);"
+            f" it goes back to {previous_budget} s when the demo ends, Ctrl-C included."
+        )
         self._put_budget(
             admin,
             {
@@ -96,7 +102,11 @@ class Command(BaseCommand):
                         summary.extend(future.result())
         finally:
             self._put_budget(admin, previous_rules)
+            console.print(f"Daily pause budget back to {previous_budget} s.")
         self._report(console, admin, techs, qc, summary)
+        console.print(
+            f"The shop floor, this shift included: {base_url}/ops/shop-floor/ (admin sign-in: see `make run`)"
+        )
 
     # --- people and tickets -----------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils.crypto import salted_hmac
 
 from apps.accounts.models import ApiToken, Role, User
+from apps.analytics.demo_history import DAYS as PAST_DAYS
+from apps.analytics.demo_history import local_today, seed_past_days
 from apps.common.errors import DomainError
 from apps.common.time import utc_now
 from apps.inventory.models import InventoryItem, InventoryItemPart
@@ -230,9 +232,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = {demo.username: self.ensure_user(demo) for demo in DEMO_USERS}
             items = [self.ensure_item(demo) for demo in DEMO_ITEMS]
+            # First: the story below leaves a technician with an open session, and no one works two at once.
+            history = seed_past_days(users, today=local_today(), warn=self.stderr.write)
             tickets = self.ensure_tickets(items, users)
             tokens = {username: ApiToken.issue(user)[1] for username, user in users.items()}
-        self.report(items, tickets, users, tokens, base_url=base_url.rstrip("/"))
+        self.report(items, tickets, users, tokens, base_url=base_url.rstrip("/"), history=len(history))
 
     # --- data ------------------------------------------------------------------------------------------
 
@@ -287,10 +291,11 @@ class Command(BaseCommand):
 
     # --- output ----------------------------------------------------------------------------------------
 
-    def report(self, items, tickets, users, tokens, *, base_url: str) -> None:
+    def report(self, items, tickets, users, tokens, *, base_url: str, history: int = 0) -> None:
         out = self.stdout.write
         out(self.style.MIGRATE_HEADING("ticketflow demo data"))
         out(f"{len(items)} inventory items, {len(users)} users, {len(tickets)} demo tickets")
+        out(f"The last {PAST_DAYS} days' work ({history} tickets new this run): {base_url}/ops/shop-floor/")
         out("")
         out(self.style.MIGRATE_HEADING("Tickets"))
         out(f"  {'id':<6} {'status':<13} {'item':<17} {'technician':<12} title")

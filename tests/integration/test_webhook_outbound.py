@@ -1,0 +1,138 @@
+"""Outbound HTTP is hostile territory: internal targets refused after DNS resolution (with
+WEBHOOK_ALLOW_PRIVATE_TARGETS off, as in production), the checked address is the one connected to, no redirects,
+a total deadline, at most 64 KiB read. The far end is a real HTTP server on loopback."""
+
+import time
+
+import pytest
+
+from apps.webhooks.models import Webhook
+from apps.webhooks.outbound import MAX_RESPONSE_BYTES, post
+from apps.webhooks.targets import RefusedTarget, Target, resolve
+from tests.support.processes import free_port
+from tests.support.receiver import Receiver
+
+INTERNAL = [
+    ("http://127.0.0.1/", "loopback"),
+    ("http://127.8.9.10:8080/hook", "loopback"),
+    ("http://localhost/", "loopback"),  # a name: judged by what it resolves to
+    ("http://2130706433/", "loopback"),  # 127.0.0.1 spelt as one number
+    ("http://0x7f.1/", "loopback"),  # and in hex
+    ("http://[::1]/", "loopback"),
+    ("http://[::ffff:127.0.0.1]/", "loopback"),  # IPv4-mapped
+    ("http://[::127.0.0.1]/", "loopback"),  # IPv4-compatible
+    ("http://[2002:7f00:1::]/", "loopback"),  # 6to4 around 127.0.0.1
+    ("http://10.0.0.1/", "private"),
+    ("http://172.16.5.4/", "private"),
+    ("http://192.168.0.1/", "private"),
+    ("http://[::ffff:192.168.0.1]/", "private"),
+    ("http://[64:ff9b::c0a8:1]/", "private"),  # NAT64 around 192.168.0.1
+    ("http://169.254.169.254/latest/meta-data/", "link-local"),  # cloud metadata
+    ("http://[fe80::1]/", "link-local"),
+    ("http://100.64.0.1/", "carrier-grade NAT"),
+    ("http://[fc00::1]/", "private"),  # IPv6 unique local
+    ("http://[fd12:3456::1]/", "private"),
+    ("http://0.0.0.0/", "unspecified"),
+    ("http://[::]/", "unspecified"),
+    ("http://224.0.0.1/", "multicast"),
+    ("http://[ff02::1]/", "multicast"),
+    ("http://240.0.0.1/", "private"),  # reserved (Python files 240/4 under private too)
+    ("http://255.255.255.255/", "private"),
+    ("http://192.0.2.10/", "private"),  # documentation range
+]
+PUBLIC = [
+    "https://93.184.215.14/hooks",
+    "http://8.8.8.8:8080/x?y=1",
+    "http://[2606:4700::1111]/",
+    "http://[::ffff:8.8.8.8]/",
+]
+
+
+@pytest.fixture(autouse=True)
+def _production_rules(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("url", "reason"), INTERNAL)
+def test_internal_targets_are_refused_after_resolution(url, reason):
+    with pytest.raises(RefusedTarget, match=reason):
+        resolve(url)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "reason"), INTERNAL[::4])
+def test_creating_a_webhook_for_an_internal_target_is_422_on_the_url(api, admin, url, reason):
+    answer = api.post("/api/v1/webhooks", {"url": url}, admin)
+
+    assert answer.status_code == 422, answer.content
+    [error] = answer.json()["errors"]
+    assert error["loc"] == ["body", "url"] and reason in error["msg"] and "refused" in error["msg"]
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize("url", PUBLIC)
+def test_public_addresses_are_allowed(url):
+    assert resolve(url).addresses
+
+
+def test_the_switch_lets_development_reach_loopback(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+    assert resolve("http://localhost:8000/x").addresses[0] in ("127.0.0.1", "::1")
+
+
+def test_the_connection_goes_to_the_checked_address_without_resolving_the_name_again(receiver):
+    # `.invalid` never resolves (RFC 6761): reaching the receiver proves the name was not looked up again.
+    target = Target("http", "hooks.invalid", receiver.port, "/in?x=1", ("127.0.0.1",))
+
+    answer = post(target, body=b'{"a":1}', headers={"Content-Type": "application/json"})
+
+    assert (answer.status, answer.error) == (200, None)
+    [arrived] = receiver.received()
+    assert arrived.headers["host"] == f"hooks.invalid:{receiver.port}" and arrived.body == b'{"a":1}'
+
+
+def test_at_most_64_kib_of_an_answer_is_read(receiver):
+    receiver.reply = b"x" * (1024 * 1024)
+
+    answer = post(_target(receiver.port), body=b"{}", headers={})
+
+    assert answer.status == 200 and len(answer.body) == MAX_RESPONSE_BYTES == 64 * 1024
+
+
+def test_a_redirect_is_an_answer_not_followed(receiver):
+    receiver.status = 302
+    receiver.headers = {"Location": f"http://127.0.0.1:{receiver.port}/elsewhere"}
+
+    answer = post(_target(receiver.port), body=b"{}", headers={})
+
+    time.sleep(0.3)
+    assert answer.status == 302
+    assert len(receiver.received()) == 1
+
+
+def test_a_slow_receiver_meets_the_total_deadline(receiver):
+    receiver.delay = 3
+
+    started = time.monotonic()
+    answer = post(_target(receiver.port), body=b"{}", headers={}, total_timeout=1)
+
+    assert answer.status is None and answer.error.startswith("timed out")
+    assert time.monotonic() - started < 2
+
+
+def test_a_closed_port_is_an_error_not_an_exception():
+    answer = post(_target(free_port()), body=b"{}", headers={})
+
+    assert answer.status is None and "ConnectionRefused" in answer.error
+
+
+def _target(port: int) -> Target:
+    return Target("http", "127.0.0.1", port, "/", ("127.0.0.1",))
