@@ -25,7 +25,7 @@ from apps.events.recording import applying_command, record_event
 from apps.ticket.models import REFUSED_BY_GUARD
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
-from apps.ticket.selectors import latest_instant_on_ticket
+from apps.ticket.selectors import earliest_auto_resume_on_ticket, latest_instant_on_ticket
 from apps.ticket.services_work_session import settle_due_auto_resumes
 
 logger = logging.getLogger("ticketflow.commands")
@@ -59,14 +59,19 @@ def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, b
     """Apply the oldest pending command of `lane`; also tell whether another one is pending behind it.
 
     Everything is read after the lane lock, in one statement: the two oldest pending commands (two, to spare a
-    drain a final, empty transaction), PostgreSQL's clock, and the latest instant recorded on the command's ticket,
-    which the command's effective instant may not precede (DESIGN.md, event time).
+    drain a final, empty transaction), PostgreSQL's clock, the latest instant recorded on the command's ticket,
+    which the command's effective instant may not precede (DESIGN.md, event time), and when the ticket's paused
+    session is due to resume itself, so a command that meets no due resume does not look for one again.
     """
     with transaction.atomic(durable=True):
         lock_lane(lane)
         oldest_two = list(
             Command.objects.oldest_pending_in_lane(lane)
-            .annotate(db_now=Now(), latest_recorded=latest_instant_on_ticket(OuterRef("ticket_id")))
+            .annotate(
+                db_now=Now(),
+                latest_recorded=latest_instant_on_ticket(OuterRef("ticket_id")),
+                due_resume_at=earliest_auto_resume_on_ticket(OuterRef("ticket_id")),
+            )
             .select_related("actor")
             .select_for_update(of=("self",))[:2]
         )
@@ -101,10 +106,11 @@ def _apply(command: Command, *, now: datetime) -> None:
         payload = command_type.schema.model_validate(command.payload)
         if command_type.public and not command.actor.has_role(*command_type.roles):
             raise DomainError(ErrorCode.FORBIDDEN, f"the actor's roles may not {command.type}")
-        if command_type.settles_session:  # in a savepoint of its own: kept even if the command is refused
-            settle_due_auto_resumes(ticket_id=payload.ticket_id, at=at)
-        with transaction.atomic():
-            outcome = command_type.handler(payload, command.actor, at)
+        if command_type.settles_session and _resume_due(command, at):  # in a savepoint of its own: kept even if
+            settle_due_auto_resumes(ticket_id=payload.ticket_id, at=at)  # the command is then refused
+        # No savepoint here: every handler calls one service that is atomic itself (a savepoint when nested), so
+        # a refusal rolls back the service's writes and leaves this transaction able to store the outcome.
+        outcome = command_type.handler(payload, command.actor, at)
     except DomainError as error:
         _finish(command, CommandStatus.REJECTED, now, error_code=error.code, message=error.message)
     except ValidationError as error:
@@ -123,6 +129,11 @@ def _apply(command: Command, *, now: datetime) -> None:
         _finish(command, CommandStatus.SUCCEEDED, now, result=result_data(outcome, now=at))
         if outcome is not None and command.ticket_id is None:
             command.ticket_id = outcome.ticket.pk
+
+
+def _resume_due(command: Command, at: datetime) -> bool:
+    """The ticket's paused session is due to resume by `at` (read with the command; its lane lock keeps it so)."""
+    return command.due_resume_at is not None and command.due_resume_at <= at
 
 
 def result_data(outcome: TicketOutcome | None, *, now: datetime) -> dict | None:

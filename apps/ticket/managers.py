@@ -2,7 +2,9 @@
 
 from datetime import datetime
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import models
+from django.db.models.functions import JSONObject
 
 from apps.common.append_only import AppendOnlyQuerySet
 
@@ -37,8 +39,9 @@ class TicketTransitionQuerySet(AppendOnlyQuerySet):
     def history_for_ticket(self, ticket_id: int):
         return self.filter(ticket_id=ticket_id).order_by("created_at", "id")
 
-    def has_qc_fail(self, ticket_id: int) -> bool:
-        return self.filter(ticket_id=ticket_id, action="qc_fail").exists()
+    def qc_fails(self, ticket_id):
+        """The ticket's failed QC decisions (`ticket_id` may be an OuterRef)."""
+        return self.filter(ticket_id=ticket_id, action="qc_fail")
 
 
 class WorkSessionQuerySet(models.QuerySet):
@@ -79,6 +82,12 @@ class WorkSessionQuerySet(models.QuerySet):
 class WorkSessionTransitionQuerySet(AppendOnlyQuerySet):
     def history_for_session(self, session_id: int):
         return self.filter(session_id=session_id).order_by("event_at", "id")
+
+    def history_as_read(self, session_id) -> ArraySubquery:
+        """A session's history as a list of JSON objects, in order, to read with the session's own row
+        (`session_id` is an OuterRef); `WorkSession.adopt_history` turns it back into rows."""
+        fields = {field.attname: field.attname for field in self.model._meta.concrete_fields}
+        return ArraySubquery(self.history_for_session(session_id).values(row=JSONObject(**fields)))
 
     def for_sessions(self, session_ids):
         return self.filter(session_id__in=session_ids).order_by("session_id", "event_at", "id")

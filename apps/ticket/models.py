@@ -549,6 +549,18 @@ class WorkSession(HistoryMixin, models.Model):
         self.active_seconds = self.recalculate_active_seconds()
         return row
 
+    def adopt_history(self, rows: list[dict]) -> None:
+        """Take the history read with the session's row (`WorkSessionTransition.domain.history_as_read`)."""
+        names = [field.attname for field in WorkSessionTransition._meta.concrete_fields]
+        self._history = [
+            WorkSessionTransition.from_db(
+                self._state.db,
+                names,
+                [datetime.fromisoformat(row[name]) if name == "event_at" else row[name] for name in names],
+            )
+            for row in rows
+        ]
+
     def history(self) -> list["WorkSessionTransition"]:
         if getattr(self, "_history", None) is None:
             self._history = list(WorkSessionTransition.domain.history_for_session(self.pk)) if self.pk else []

@@ -2,13 +2,22 @@
 
 from datetime import datetime
 
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models.functions import JSONObject
+
 from apps.common.time import isoformat_utc
 from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition, WorkSession, WorkSessionTransition
 
 
 def ticket_data(ticket: Ticket, specs: list[TicketPartSpec] | None = None) -> dict:
-    if specs is None:
-        specs = list(TicketPartSpec.objects.alive().filter(ticket_id=ticket.pk).order_by("id"))
+    """`specs`: the ticket's live part specs if the caller has them; else read with the ticket's lock
+    (apps.ticket.locking) or, failing that, now."""
+    if specs is not None:
+        part_specs = [part_spec_data(spec) for spec in specs]
+    elif (read := getattr(ticket, "part_specs_read", None)) is not None:
+        part_specs = read
+    else:
+        part_specs = [part_spec_data(spec) for spec in _live_specs(ticket.pk)]
     return {
         "id": ticket.pk,
         "inventory_item_id": ticket.inventory_item_id,
@@ -26,10 +35,31 @@ def ticket_data(ticket: Ticket, specs: list[TicketPartSpec] | None = None) -> di
         "flag_color": ticket.flag_color,
         "xp_amount": ticket.xp_amount,
         "is_manual": ticket.is_manual,
-        "part_specs": [part_spec_data(spec) for spec in specs],
+        "part_specs": part_specs,
         "created_at": isoformat_utc(ticket.created_at),
         "updated_at": isoformat_utc(ticket.updated_at),
     }
+
+
+def _live_specs(ticket_id: int) -> list[TicketPartSpec]:
+    return list(TicketPartSpec.objects.alive().filter(ticket_id=ticket_id).order_by("id"))
+
+
+def part_specs_as_read(ticket_id) -> ArraySubquery:
+    """The ticket's live part specs as `part_spec_data` gives them, built by PostgreSQL (`ticket_id` may be an
+    OuterRef). Its keys must stay those of `part_spec_data` (a test compares the two)."""
+    specs = TicketPartSpec.objects.alive().filter(ticket_id=ticket_id).order_by("id")
+    return ArraySubquery(
+        specs.values(
+            data=JSONObject(
+                id="id",
+                inventory_item_part_id="inventory_item_part_id",
+                color="color",
+                minutes="minutes",
+                comment="comment",
+            )
+        )
+    )
 
 
 def part_spec_data(spec: TicketPartSpec) -> dict:

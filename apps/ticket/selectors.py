@@ -27,10 +27,11 @@ class PauseBudget:
 
 def technician_pauses(technician_id: int, lo: datetime, hi: datetime) -> list[pause_budget.Interval]:
     """Every pause of the technician's sessions that overlaps [lo, hi), open pauses with end=None."""
-    session_ids = list(WorkSession.domain.overlapping(technician_id, lo, hi).values_list("pk", flat=True))
+    sessions = WorkSession.domain.overlapping(technician_id, lo, hi).values("pk")
     by_session: dict[int, list[pause_budget.Event]] = {}
-    for row in WorkSessionTransition.domain.for_sessions(session_ids).only("session_id", "to_status", "event_at"):
-        by_session.setdefault(row.session_id, []).append(pause_budget.Event(row.to_status, row.event_at))
+    rows = WorkSessionTransition.domain.for_sessions(sessions).values_list("session_id", "to_status", "event_at")
+    for session_id, to_status, event_at in rows:  # one statement: the sessions are a subquery
+        by_session.setdefault(session_id, []).append(pause_budget.Event(to_status, event_at))
     pauses = []
     for events in by_session.values():
         pauses.extend(pause_budget.intervals_in_status(events, SessionStatus.PAUSED))
@@ -102,3 +103,10 @@ def latest_instant_on_ticket(ticket_id) -> Greatest:
         WorkSessionTransition.objects.filter(session__ticket_id=ticket_id).order_by("-event_at").values("event_at")
     )
     return Greatest(Subquery(on_ticket[:1]), Subquery(on_sessions[:1]))
+
+
+def earliest_auto_resume_on_ticket(ticket_id) -> Subquery:
+    """When the ticket's paused session (if any) is due to resume itself (an expression; `ticket_id` may be an
+    OuterRef): read with the command, so a command that meets no due resume spends no statement looking."""
+    paused = WorkSession.domain.paused().filter(ticket_id=ticket_id).order_by("auto_resume_at")
+    return Subquery(paused.values("auto_resume_at")[:1])

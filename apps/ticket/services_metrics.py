@@ -75,7 +75,7 @@ def set_ticket_part_specs(*, ticket_id: int, part_specs: Sequence[PartSpecInput]
 
 @transaction.atomic
 def set_manual_metrics(*, ticket_id: int, flag_color: str, xp_amount: int, actor, at: datetime) -> TicketOutcome:
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.apply_manual_metrics(flag_color=flag_color, xp_amount=xp_amount)
     ticket.record_change(
         TicketAction.MANUAL_METRICS_SET,
@@ -89,7 +89,7 @@ def set_manual_metrics(*, ticket_id: int, flag_color: str, xp_amount: int, actor
 
 @transaction.atomic
 def clear_manual_metrics(*, ticket_id: int, actor, at: datetime) -> TicketOutcome:
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.record_change(TicketAction.MANUAL_METRICS_CLEARED, actor=actor, at=at)
     ticket.is_manual = False
     ticket.apply_auto_metrics(active_spec_minutes(ticket.pk), xp_rules=active_rules().config.ticket_xp)

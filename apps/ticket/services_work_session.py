@@ -18,7 +18,12 @@ from apps.common.metrics import record_auto_resume_lateness
 from apps.common.time import isoformat_utc
 from apps.rules.selectors import active_rules
 from apps.ticket.followups import schedule_auto_resume
-from apps.ticket.locking import lock_open_session_for_technician, lock_technician, lock_ticket
+from apps.ticket.locking import (
+    lock_open_session_for_technician,
+    lock_open_session_of_ticket,
+    lock_technician,
+    lock_ticket,
+)
 from apps.ticket.models import REFUSED_BY_GUARD, Guard, SessionStatus, Ticket, WorkSession
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.selectors import deadline_for_pause
@@ -66,7 +71,7 @@ def open_session(ticket: Ticket, *, technician: User, at: datetime) -> WorkSessi
 @transaction.atomic
 def start_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     """Open a further session on an in-progress ticket (work that spans days)."""
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     lock_technician(actor.pk)
     return TicketOutcome(ticket, open_session(ticket, technician=actor, at=at))
 
@@ -109,7 +114,7 @@ def auto_resume_work_session(*, session_id: int, at: datetime) -> TicketOutcome 
     if located is None:
         return None
     ticket_id, technician_id = located
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     lock_technician(technician_id)
     session = WorkSession.domain.alive().select_for_update().get(pk=session_id)
     if not apply_due_auto_resume(session, at=at):
@@ -123,10 +128,10 @@ def _saved(ticket: Ticket, session: WorkSession) -> TicketOutcome:
 
 
 def _lock_open_session(ticket_id: int, actor: User, *, at: datetime) -> tuple[Ticket, WorkSession]:
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.require_assigned_technician(actor)
     lock_technician(actor.pk)
-    session = WorkSession.domain.open_for_ticket(ticket.pk).select_for_update().first()
+    session = lock_open_session_of_ticket(ticket.pk)
     if session is None:
         raise DomainError(ErrorCode.NO_OPEN_SESSION, "the ticket has no open work session")
     if session.technician_id != actor.pk:

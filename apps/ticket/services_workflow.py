@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Subquery, Sum
 
 from apps.accounts.models import Role, User
 from apps.common.db import refusing_on_violation
@@ -18,7 +18,7 @@ from apps.ticket.outcome import TicketOutcome
 from apps.ticket.services_metrics import METRIC_FIELDS, validate_part_specs, write_part_specs
 from apps.ticket.services_work_session import open_session
 from apps.xp.models import XpKind
-from apps.xp.services import award_xp
+from apps.xp.services import Award, award_xp_once_each
 
 
 @transaction.atomic
@@ -39,7 +39,7 @@ def create_ticket(
 
 @transaction.atomic
 def approve_ticket_review(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.require_independent_review(actor, policy=active_rules().config.policy)
     if ticket.approve_review(actor=actor, at=at):
         ticket.save_with_history(update_fields=["status", "approved_by", "approved_at", "updated_at"])
@@ -48,7 +48,7 @@ def approve_ticket_review(*, ticket_id: int, actor: User, at: datetime) -> Ticke
 
 @transaction.atomic
 def assign_ticket(*, ticket_id: int, technician_id: int, actor: User, at: datetime) -> TicketOutcome:
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     technician = User.objects.filter(pk=technician_id, is_active=True).first()
     if technician is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"user {technician_id} does not exist")
@@ -62,7 +62,7 @@ def assign_ticket(*, ticket_id: int, technician_id: int, actor: User, at: dateti
 @transaction.atomic
 def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     """assigned/rework → in_progress, opening the first work session; the item goes into service."""
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.start_progress(actor=actor, at=at)
     lock_technician(actor.pk)
     # The ticket first, so its event precedes the session's; a session refused below rolls both back.
@@ -74,7 +74,7 @@ def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
 
 @transaction.atomic
 def move_ticket_to_waiting_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     latest = WorkSession.domain.latest_for_ticket(ticket.pk, technician_id=actor.pk)
     ticket.move_to_waiting_qc(actor=actor, at=at, latest_session=latest, note=note)
     ticket.save_with_history(update_fields=["status", "updated_at"])
@@ -84,25 +84,27 @@ def move_ticket_to_waiting_qc(*, ticket_id: int, actor: User, at: datetime, note
 @transaction.atomic
 def pass_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
     """waiting_qc → done: the item is ready again; the technician and the inspector earn XP."""
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.require_independent_qc(actor, policy=active_rules().config.policy)
-    first_pass = not TicketTransition.domain.has_qc_fail(ticket.pk)
+    earns_bonus = _first_pass_within_plan(ticket)  # read before the pass is recorded
     transition = ticket.mark_qc_pass(actor=actor, at=at, note=note)
     ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
     _set_item_status(ticket, InventoryItemStatus.READY)
-    _award_qc_pass_xp(ticket, inspector=actor, first_pass=first_pass, transition=transition, at=at)
+    _award_qc_pass_xp(ticket, inspector=actor, earns_bonus=earns_bonus, transition=transition, at=at)
     return TicketOutcome(ticket)
 
 
 @transaction.atomic
 def fail_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "") -> TicketOutcome:
     """waiting_qc → rework; the inspector earns the QC status-update XP."""
-    ticket = lock_ticket(ticket_id)
+    ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.require_independent_qc(actor, policy=active_rules().config.policy)
     transition = ticket.mark_qc_fail(actor=actor, at=at, note=note)
     ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
     xp_rules = active_rules().config.ticket_xp
-    _award_inspector_xp(ticket, inspector=actor, amount=xp_rules.qc_status_update_xp, transition=transition, at=at)
+    award_xp_once_each(
+        [_inspector_award(ticket, actor, xp_rules.qc_status_update_xp, transition)], ticket_id=ticket.pk, at=at
+    )
     return TicketOutcome(ticket)
 
 
@@ -110,24 +112,36 @@ def _set_item_status(ticket: Ticket, status: InventoryItemStatus) -> None:
     InventoryItem.objects.filter(pk=ticket.inventory_item_id).update(status=status)  # no need to load the row
 
 
-def _award_qc_pass_xp(ticket: Ticket, *, inspector: User, first_pass: bool, transition, at: datetime) -> None:
+def _award_qc_pass_xp(ticket: Ticket, *, inspector: User, earns_bonus: bool, transition, at: datetime) -> None:
     xp_rules = active_rules().config.ticket_xp
-    _award(ticket, ticket.technician, XpKind.TICKET_BASE_XP, ticket.xp_amount, "base", at=at)
-    if first_pass and _worked_within_plan(ticket):
+    awards = [_award(ticket, ticket.technician_id, XpKind.TICKET_BASE_XP, ticket.xp_amount, "base")]
+    if earns_bonus:
         bonus = xp_rules.first_pass_bonus
-        _award(ticket, ticket.technician, XpKind.TICKET_FIRST_PASS_BONUS, bonus, "first_pass_bonus", at=at)
-    _award_inspector_xp(ticket, inspector=inspector, amount=xp_rules.qc_status_update_xp, transition=transition, at=at)
+        awards.append(_award(ticket, ticket.technician_id, XpKind.TICKET_FIRST_PASS_BONUS, bonus, "first_pass_bonus"))
+    awards.append(_inspector_award(ticket, inspector, xp_rules.qc_status_update_xp, transition))
+    award_xp_once_each(awards, ticket_id=ticket.pk, at=at)
 
 
-def _award_inspector_xp(ticket: Ticket, *, inspector: User, amount: int, transition, at: datetime) -> None:
-    _award(ticket, inspector, XpKind.QC_STATUS_UPDATE, amount, f"qc:{transition.pk}", at=at)
+def _inspector_award(ticket: Ticket, inspector: User, amount: int, transition) -> Award:
+    return _award(ticket, inspector.pk, XpKind.QC_STATUS_UPDATE, amount, f"qc:{transition.pk}")
 
 
-def _award(ticket: Ticket, user: User, kind: XpKind, amount: int, reference: str, *, at: datetime) -> None:
+def _award(ticket: Ticket, user_id: int, kind: XpKind, amount: int, reference: str) -> Award:
     """The reference is unique per ledger entry, so a replayed QC decision never awards twice."""
-    award_xp(user=user, kind=kind, amount=amount, reference=f"ticket:{ticket.pk}:{reference}", ticket=ticket, at=at)
+    return Award(user_id, kind, amount, f"ticket:{ticket.pk}:{reference}")
 
 
-def _worked_within_plan(ticket: Ticket) -> bool:
-    worked = WorkSession.domain.alive().filter(ticket=ticket).aggregate(total=Sum("active_seconds"))["total"] or 0
-    return worked <= ticket.total_duration * 60
+def _first_pass_within_plan(ticket: Ticket) -> bool:
+    """The first-pass bonus's condition: never failed QC, and worked no longer than planned. One statement."""
+    worked = WorkSession.domain.alive().filter(ticket_id=OuterRef("pk")).values("ticket_id")
+    facts = (
+        Ticket.objects.filter(pk=ticket.pk)
+        .annotate(
+            failed_before=Exists(TicketTransition.domain.qc_fails(OuterRef("pk"))),
+            worked_seconds=Subquery(worked.annotate(total=Sum("active_seconds")).values("total")),
+        )
+        .values_list("failed_before", "worked_seconds")
+        .get()
+    )
+    failed_before, worked_seconds = facts
+    return not failed_before and (worked_seconds or 0) <= ticket.total_duration * 60
