@@ -182,6 +182,9 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", defaul
 # A delivery whose task was sent this long ago and has not run (a lost message, a flushed Redis) is sent again.
 WEBHOOK_RESEND_AFTER_SECONDS = env_int("WEBHOOK_RESEND_AFTER_SECONDS", 30)
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
+# Each web process remembers who a bearer token belongs to this long (apps/accounts/token_cache.py): a revoked token,
+# a deactivated user or changed roles take effect within it. 0: every request reads the token and user.
+API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 5)
 # Per token, across every web process: `Prefer: wait` requests held at once (commands and events); 0 turns it off.
 COMMAND_MAX_WAITS_PER_TOKEN = env_int("COMMAND_MAX_WAITS_PER_TOKEN", 8)
 # How far in the past a service may say a command happened (`occurred_at`), measured from when it is stored.

@@ -18,6 +18,9 @@ os.environ.setdefault("CELERY_QUEUE_WEBHOOKS", f"test-{RUN_ID}-webhooks")
 # Debug mode (the development key, plain HTTP), as `make run`; inherited by the processes the run starts. A stack
 # that runs as in production says DJANGO_DEBUG=0 itself (tests/support/stack.py).
 os.environ.setdefault("DJANGO_DEBUG", "1")
+# Tests revoke a token (or deactivate a user) and expect the very next request to be refused: no token cache, here
+# or in the processes the run starts. tests/integration/api/test_token_cache.py turns it on and checks its bound.
+os.environ.setdefault("API_TOKEN_CACHE_SECONDS", "0")
 
 from config.settings import *  # noqa: E402, F403
 

@@ -2,13 +2,14 @@
 
 from ninja.security import HttpBearer
 
-from apps.accounts.models import ApiToken, User, hash_token
+from apps.accounts.models import User, hash_token
+from apps.accounts.token_cache import authenticated_user
 from apps.common.problems import Problem
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request, token: str):
-        user = ApiToken.authenticate(token)
+        user = authenticated_user(token)  # remembered for API_TOKEN_CACHE_SECONDS
         if user is not None:
             request.user = user
             request.token_key = hash_token(token)[:24]  # identifies the token (rate limits) without exposing it

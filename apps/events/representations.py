@@ -1,3 +1,7 @@
+"""An event as API.md shows it: built in Python from an `Event` (webhook deliveries, the `events` command), or by
+PostgreSQL as JSON text (the feed's pages, EVENT_JSON). The two must say the same thing:
+tests/integration/test_events_feed_body.py compares them."""
+
 from apps.common.time import isoformat_utc
 from apps.events.models import Event
 
@@ -15,3 +19,21 @@ def event_data(event: Event) -> dict:
         "command_id": None if event.command_id is None else str(event.command_id),
         "data": event.data,
     }
+
+
+def _utc_text(column: str) -> str:
+    """SQL for `isoformat_utc(column)`: microseconds only when there are some, as Python's isoformat writes them."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS')"""
+        f" || CASE WHEN date_trunc('second', {column}) = {column} THEN '' ELSE to_char({utc}, '.US') END || 'Z'"
+    )
+
+
+# `event_data` of a row of `event`, as json (its keys in the same order). A page of the feed is a hundred of these;
+# PostgreSQL writes them faster than Python can parse `data` and dump it again.
+EVENT_JSON = f"""json_build_object(
+    'position', position, 'id', id, 'type', type,
+    'occurred_at', {_utc_text("occurred_at")}, 'recorded_at', {_utc_text("recorded_at")},
+    'ticket_id', ticket_id, 'technician_id', technician_id, 'actor_id', actor_id, 'command_id', command_id,
+    'data', data)"""

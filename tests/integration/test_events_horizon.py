@@ -2,6 +2,7 @@
 a reader paging with `next_after` sees every committed event once, positions strictly increasing, even when
 transactions commit in the opposite order of the positions they drew."""
 
+import json
 import random
 import threading
 import time
@@ -10,7 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from apps.events.feed import read_page
+from apps.events.feed import read_page, read_page_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,25 +27,40 @@ def draw(writer: psycopg.Connection) -> int:
     return writer.execute(INSERT + "RETURNING position").fetchone()[0]
 
 
+def positions_read_as_events(after: int, limit: int) -> list[int]:
+    return [event.position for event in read_page(after=after, limit=limit)]
+
+
+def positions_read_as_json(after: int, limit: int) -> list[int]:
+    """The API's reader: horizon and rows in one round trip."""
+    page = read_page_json(after=after, limit=limit)
+    return [item["position"] for item in json.loads(f"[{page.items}]")]
+
+
 class Reader:
     """Pages the feed with next_after, as a client would, remembering everything it was served."""
 
-    def __init__(self):
+    def __init__(self, positions):
+        self.positions = positions
         self.after, self.seen = 0, []
 
     def page(self, limit: int = 100) -> list[int]:
-        served = [event.position for event in read_page(after=self.after, limit=limit)]
+        served = self.positions(self.after, limit)
         if served:
             self.after = served[-1]
         self.seen += served
         return served
 
 
+@pytest.fixture(params=[positions_read_as_events, positions_read_as_json], ids=["events", "json"])
+def reader(request) -> Reader:
+    return Reader(request.param)
+
+
 @pytest.mark.parametrize("second_took_its_id_first", [False, True], ids=["ids-in-draw-order", "ids-inverted"])
-def test_a_position_committed_late_is_not_skipped(second_took_its_id_first):
+def test_a_position_committed_late_is_not_skipped(reader, second_took_its_id_first):
     """T1 draws p, T2 draws p+1 and commits first. With the ids inverted T2 became a writing transaction before T1
     did (its first write came earlier, as a command's ticket UPDATE does), the case an xmin rule alone gets wrong."""
-    reader = Reader()
     with open_writer() as t1, open_writer() as t2:
         if second_took_its_id_first:
             t2.execute("SELECT pg_current_xact_id()")
@@ -60,8 +76,7 @@ def test_a_position_committed_late_is_not_skipped(second_took_its_id_first):
         assert reader.page() == []
 
 
-def test_a_rolled_back_position_leaves_no_hole_to_wait_for():
-    reader = Reader()
+def test_a_rolled_back_position_leaves_no_hole_to_wait_for(reader):
     with open_writer() as t1, open_writer() as t2:
         p = draw(t1)
         draw(t2)
@@ -70,7 +85,7 @@ def test_a_rolled_back_position_leaves_no_hole_to_wait_for():
         assert reader.page() == [p + 1]
 
 
-def test_many_writers_one_reader_sees_every_committed_event_once_in_order():
+def test_many_writers_one_reader_sees_every_committed_event_once_in_order(reader):
     """Writers on their own connections record 1..3 events per transaction, hold them open a random while, and
     commit or roll back; one reader pages all along. At the end the reader was served exactly the committed set,
     positions strictly increasing."""
@@ -100,7 +115,6 @@ def test_many_writers_one_reader_sees_every_committed_event_once_in_order():
     threads = [threading.Thread(target=write, args=(seed,)) for seed in range(writers)]
     for thread in threads:
         thread.start()
-    reader = Reader()
     while any(thread.is_alive() for thread in threads):
         reader.page(limit=7)
     for thread in threads:
@@ -114,10 +128,9 @@ def test_many_writers_one_reader_sees_every_committed_event_once_in_order():
     assert set(reader.seen) == committed, f"missed {sorted(committed - set(reader.seen))[:10]}"
 
 
-def test_a_claim_rolled_back_with_a_savepoint_is_taken_again():
+def test_a_claim_rolled_back_with_a_savepoint_is_taken_again(reader):
     """A refused command's savepoint rolls back its events and the claim made for them (a claim and its
     once-per-transaction marker go together); the `command.rejected` recorded after it must claim anew."""
-    reader = Reader()
     with open_writer() as t1, open_writer() as t2:
         t1.execute("SAVEPOINT handler")
         draw(t1)
