@@ -10,29 +10,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from apps.analytics.ranges import DayRange
+from apps.analytics.read_models import PERSON_SQL, person_params
 from apps.analytics.sql import reading
 from apps.analytics.timeline import steps_sql
-
-# Tickets done (QC passed) in the range, by the ticket's technician, and how many of them never failed QC.
-DONE_SQL = """
-    SELECT technician_id, COUNT(*) AS tickets_done, COUNT(*) FILTER (WHERE first_pass) AS first_pass
-    FROM (
-        SELECT (SELECT t.technician_id FROM ticket AS t WHERE t.id = p.ticket_id) AS technician_id,  -- by key
-               NOT EXISTS (
-                   SELECT 1 FROM ticket_transition AS f WHERE f.ticket_id = p.ticket_id AND f.action = 'qc_fail'
-               ) AS first_pass
-        FROM ticket_transition AS p
-        WHERE p.action = 'qc_pass' AND p.created_at >= %(lo)s AND p.created_at < %(hi)s
-    ) AS done
-    GROUP BY technician_id
-"""
-
-XP_SQL = """
-    SELECT user_id, SUM(amount) AS xp
-    FROM xp_entry
-    WHERE created_at >= %(lo)s AND created_at < %(hi)s
-    GROUP BY user_id
-"""
 
 # Sessions that cross the range's start or end, or are open (their span reaches past any end): the GiST index on
 # the span finds the few that contain either instant.
@@ -65,11 +45,11 @@ inside AS (
 ),
 auto_resumes AS (
     SELECT technician_id, COUNT(*) AS n FROM (
-        SELECT ws.technician_id
+        -- The session by its key (NULL if deleted: a group no one joins), not a hash of every session ever.
+        SELECT (SELECT ws.technician_id FROM work_session AS ws WHERE ws.id = t.session_id AND ws.deleted_at IS NULL)
         FROM work_session_transition AS t
-        JOIN work_session AS ws ON ws.id = t.session_id
         WHERE t.action = 'resumed' AND t.metadata ->> 'auto_resumed' = 'true'
-          AND t.event_at >= %(lo)s AND t.event_at < %(hi)s AND ws.deleted_at IS NULL
+          AND t.event_at >= %(lo)s AND t.event_at < %(hi)s
         UNION ALL  -- due, and recorded at its deadline once a worker applies it
         SELECT technician_id
         FROM work_session
@@ -78,55 +58,36 @@ auto_resumes AS (
     ) AS resumes
     GROUP BY technician_id
 ),
-done AS ({DONE_SQL}),
-qc_fails AS (
-    SELECT held.technician_id, COUNT(*) AS n
-    FROM ticket_transition AS f
-    CROSS JOIN LATERAL (
-        SELECT (a.metadata ->> 'technician_id')::bigint AS technician_id
-        FROM ticket_transition AS a
-        WHERE a.ticket_id = f.ticket_id AND a.action = 'assigned' AND (a.created_at, a.id) < (f.created_at, f.id)
-        ORDER BY a.created_at DESC, a.id DESC
-        LIMIT 1
-    ) AS held
-    WHERE f.action = 'qc_fail' AND f.created_at >= %(lo)s AND f.created_at < %(hi)s
-    GROUP BY held.technician_id
-),
-xp AS ({XP_SQL}),
+figures AS ({PERSON_SQL}),
 people AS (
     SELECT id AS technician_id FROM accounts_user WHERE 'technician' = ANY (roles)
     UNION SELECT technician_id FROM crossing_totals
     UNION SELECT technician_id FROM inside
-    UNION SELECT technician_id FROM done
-    UNION SELECT technician_id FROM qc_fails
+    UNION SELECT user_id FROM figures WHERE tickets_done > 0 OR qc_fails > 0
 )
 SELECT people.technician_id,
        COALESCE(crossing_totals.active, 0) + COALESCE(inside.active, 0),
        COALESCE(crossing_totals.paused, 0) + COALESCE(inside.paused, 0),
        COALESCE(auto_resumes.n, 0),
        COALESCE(crossing_totals.sessions, 0) + COALESCE(inside.sessions, 0),
-       COALESCE(done.tickets_done, 0),
-       COALESCE(done.first_pass, 0),
-       COALESCE(qc_fails.n, 0),
-       COALESCE(xp.xp, 0)
+       COALESCE(figures.tickets_done, 0),
+       COALESCE(figures.first_pass, 0),
+       COALESCE(figures.qc_fails, 0),
+       COALESCE(figures.xp, 0)
 FROM people
 LEFT JOIN crossing_totals USING (technician_id)
 LEFT JOIN inside USING (technician_id)
 LEFT JOIN auto_resumes USING (technician_id)
-LEFT JOIN done USING (technician_id)
-LEFT JOIN qc_fails USING (technician_id)
-LEFT JOIN xp ON xp.user_id = people.technician_id
+LEFT JOIN figures ON figures.user_id = people.technician_id
 WHERE people.technician_id IS NOT NULL
 ORDER BY people.technician_id
 """
 
 LEADERBOARD_SQL = f"""
-WITH xp AS ({XP_SQL} HAVING SUM(amount) > 0),
-done AS ({DONE_SQL})
-SELECT xp.user_id, xp.xp, COALESCE(done.tickets_done, 0), COALESCE(done.first_pass, 0)
-FROM xp
-LEFT JOIN done ON done.technician_id = xp.user_id
-ORDER BY xp.xp DESC, xp.user_id
+SELECT user_id, xp, tickets_done, first_pass
+FROM ({PERSON_SQL}) AS figures
+WHERE xp > 0
+ORDER BY xp DESC, user_id
 LIMIT %(limit)s
 """
 
@@ -154,7 +115,7 @@ class LeaderboardEntry:
 
 def technicians_summary(span: DayRange, *, now: datetime) -> list[TechnicianFigures]:
     """Every technician (and anyone who worked, finished or failed a ticket in the range), by id."""
-    rows = _rows(TECHNICIANS_SQL, {"lo": span.start, "hi": span.end, "now": now})
+    rows = _rows(TECHNICIANS_SQL, {**person_params(span.start, span.end), "now": now})
     return [
         TechnicianFigures(
             technician_id=technician,
@@ -173,7 +134,7 @@ def technicians_summary(span: DayRange, *, now: datetime) -> list[TechnicianFigu
 
 def leaderboard(span: DayRange, *, limit: int) -> list[LeaderboardEntry]:
     """Everyone who earned XP in the range, most first (ties by id)."""
-    rows = _rows(LEADERBOARD_SQL, {"lo": span.start, "hi": span.end, "limit": limit})
+    rows = _rows(LEADERBOARD_SQL, {**person_params(span.start, span.end), "limit": limit})
     return [
         LeaderboardEntry(technician_id=user, xp=xp, tickets_done=done, first_pass_rate=share(first_pass, done))
         for user, xp, done, first_pass in rows

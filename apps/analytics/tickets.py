@@ -1,10 +1,12 @@
 """Ticket figures over a range, from the ticket histories: counts, flags, QC outcomes, stage cycle times, per day.
 
-On a done ticket every `started` was closed by a `to_waiting_qc` and every `to_waiting_qc` by a decision (the
-state machine alternates them), so a round's time is a difference of sums, with no window over the rows. Tickets
-are never deleted (their histories are append-only), so the histories alone are read.
+Stage times come from `analytics_ticket_done`, one row per done ticket that PostgreSQL derives from its history
+when the QC pass is written (migration 0002_read_models_from_histories): on a done ticket every `started` was
+closed by a `to_waiting_qc` and every `to_waiting_qc` by a decision (the state machine alternates them), so a
+round's time is a difference of sums, with no window over the rows.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from apps.analytics.ranges import DayRange
@@ -19,81 +21,44 @@ STAGES_DESCRIPTION = (
     "interpolate between the nearest values (percentile_cont)."
 )
 
+# One row per done ticket, its stage seconds derived from its history by PostgreSQL (read_models.py).
 CYCLES_SQL = """
-WITH done AS (
-    SELECT ticket_id
-    FROM ticket_transition
-    WHERE action = 'qc_pass' AND created_at >= %(lo)s AND created_at < %(hi)s
-),
-per_ticket AS (  -- one index-only read of each done ticket's history (ticket_transition_timeline_idx)
-    SELECT history.*
-    FROM done
-    CROSS JOIN LATERAL (
-        SELECT bool_or(h.action = 'qc_fail') AS failed,
-               MIN(h.created_at) FILTER (WHERE h.action = 'created') AS created,
-               MIN(h.created_at) FILTER (WHERE h.action = 'review_approved') AS approved,
-               MIN(h.created_at) FILTER (WHERE h.action = 'assigned') AS assigned,
-               MIN(h.created_at) FILTER (WHERE h.action = 'started') AS started,
-               MAX(h.created_at) FILTER (WHERE h.action = 'qc_pass') AS passed,
-               -- Differences of sums, each instant taken from one fixed one so the sums stay exact intervals.
-               SUM(CASE h.action WHEN 'to_waiting_qc' THEN h.created_at - %(lo)s
-                                 WHEN 'started' THEN %(lo)s - h.created_at END) AS work,
-               SUM(CASE WHEN h.action IN ('qc_pass', 'qc_fail') THEN h.created_at - %(lo)s
-                        WHEN h.action = 'to_waiting_qc' THEN %(lo)s - h.created_at END) AS qc
-        FROM ticket_transition AS h
-        WHERE h.ticket_id = done.ticket_id
-    ) AS history
-),
-stages AS (
-    SELECT failed,
-           EXTRACT(EPOCH FROM approved - created) AS review,
-           EXTRACT(EPOCH FROM assigned - approved) AS assignment,
-           EXTRACT(EPOCH FROM started - assigned) AS start,
-           EXTRACT(EPOCH FROM work) AS work,
-           EXTRACT(EPOCH FROM qc) AS qc,
-           EXTRACT(EPOCH FROM passed - created) AS total
-    FROM per_ticket
-)
-SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT failed),
+SELECT COUNT(*), COUNT(*) FILTER (WHERE first_pass),
        {percentiles}
-FROM stages
+FROM analytics_ticket_done
+WHERE done_at >= %(lo)s AND done_at < %(hi)s
 """
 PERCENTILES = ",\n       ".join(
-    f"COUNT({stage}), percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {stage})" for stage in STAGES
+    f"COUNT({stage}_seconds), percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {stage}_seconds)"
+    for stage in STAGES
 )
-
-COUNTS_SQL = """
-SELECT
-    (SELECT COUNT(*) FROM ticket WHERE deleted_at IS NULL AND created_at >= %(lo)s AND created_at < %(hi)s),
-    (SELECT COUNT(*) FROM ticket_transition WHERE action = 'qc_pass' AND created_at >= %(lo)s AND created_at < %(hi)s),
-    (SELECT COUNT(*) FROM ticket_transition WHERE action = 'qc_fail' AND created_at >= %(lo)s AND created_at < %(hi)s)
-"""
 
 BY_STATUS_SQL = "SELECT status, COUNT(*) FROM ticket WHERE deleted_at IS NULL GROUP BY status"
 
-BY_FLAG_SQL = """
-SELECT flag_color, COUNT(*) FROM ticket
-WHERE deleted_at IS NULL AND created_at >= %(lo)s AND created_at < %(hi)s
-GROUP BY flag_color
+# Each day's tickets created, by their flag now: one pass over the range (ticket_created_idx); the range's totals
+# are their sums.
+CREATED_PER_DAY_SQL = """
+SELECT d.day, t.flag_color, COUNT(t.flag_color)
+FROM unnest(%(days)s::date[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS d (day, starts, ends)
+LEFT JOIN ticket AS t ON t.deleted_at IS NULL AND t.created_at >= d.starts AND t.created_at < d.ends
+GROUP BY d.day, t.flag_color
 """
 
-PER_DAY_SQL = """
+# Each day's QC decisions, passes (tickets done) and fails, counted from ticket_transition_qc_idx.
+DECISIONS_PER_DAY_SQL = """
 SELECT d.day,
-       (SELECT COUNT(*) FROM ticket AS t
-        WHERE t.deleted_at IS NULL AND t.created_at >= d.starts AND t.created_at < d.ends),
-       (SELECT COUNT(*) FROM ticket_transition AS p
-        WHERE p.action = 'qc_pass' AND p.created_at >= d.starts AND p.created_at < d.ends)
+       (SELECT COUNT(*) FROM ticket_transition AS q
+        WHERE q.action = 'qc_pass' AND q.created_at >= d.starts AND q.created_at < d.ends),
+       (SELECT COUNT(*) FROM ticket_transition AS q
+        WHERE q.action = 'qc_fail' AND q.created_at >= d.starts AND q.created_at < d.ends)
 FROM unnest(%(days)s::date[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS d (day, starts, ends)
 ORDER BY d.day
 """
 
 FIRST_PASS_PER_DAY_SQL = """
-SELECT d.day, COUNT(p.id),
-       COUNT(p.id) FILTER (WHERE NOT EXISTS (
-           SELECT 1 FROM ticket_transition AS f WHERE f.ticket_id = p.ticket_id AND f.action = 'qc_fail'
-       ))
+SELECT d.day, COUNT(p.pass_id), COUNT(p.pass_id) FILTER (WHERE p.first_pass)
 FROM unnest(%(days)s::date[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS d (day, starts, ends)
-LEFT JOIN ticket_transition AS p ON p.action = 'qc_pass' AND p.created_at >= d.starts AND p.created_at < d.ends
+LEFT JOIN analytics_ticket_done AS p ON p.done_at >= d.starts AND p.done_at < d.ends
 GROUP BY d.day
 ORDER BY d.day
 """
@@ -121,21 +86,27 @@ class TicketFigures:
 def tickets_summary(span: DayRange) -> TicketFigures:
     bounds = {"lo": span.start, "hi": span.end}
     with reading() as cursor:
-        cursor.execute(COUNTS_SQL, bounds)
-        created, done, failed = cursor.fetchone()
         cursor.execute(CYCLES_SQL.format(percentiles=PERCENTILES), bounds)
         done_tickets, first_pass, *cycles = cursor.fetchone()
         cursor.execute(BY_STATUS_SQL)
         by_status = dict(cursor.fetchall())
-        cursor.execute(BY_FLAG_SQL, bounds)
-        by_flag = dict(cursor.fetchall())
-        cursor.execute(PER_DAY_SQL, span.bounds_params())
-        per_day = cursor.fetchall()
+        cursor.execute(CREATED_PER_DAY_SQL, span.bounds_params())
+        created_by_day_and_flag = cursor.fetchall()
+        cursor.execute(DECISIONS_PER_DAY_SQL, span.bounds_params())
+        decisions = cursor.fetchall()
+    created_on, by_flag = defaultdict(int), dict.fromkeys(FlagColor.values, 0)
+    for day, flag, n in created_by_day_and_flag:
+        created_on[day] += n
+        if flag is not None:
+            by_flag[flag] += n
+    done = sum(passed for _day, passed, _failed in decisions)
+    failed = sum(fails for _day, _passed, fails in decisions)
+    per_day = [(day, created_on[day], passed) for day, passed, _failed in decisions]
     return TicketFigures(
-        created=created,
+        created=sum(created_on.values()),
         done=done,
         by_status={status: by_status.get(status, 0) for status in TicketStatus.values},
-        by_flag={color: by_flag.get(color, 0) for color in FlagColor.values},
+        by_flag=by_flag,
         first_pass_rate=first_pass / done_tickets if done_tickets else None,
         rework_rate=failed / (done + failed) if done + failed else None,
         cycle_seconds={stage: _cycle(cycles[2 * i], cycles[2 * i + 1]) for i, stage in enumerate(STAGES)},

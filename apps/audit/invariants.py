@@ -15,6 +15,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import Count
 
+from apps.analytics import read_models
 from apps.commands.models import Command
 from apps.events.models import Event
 from apps.rules.config import RulesConfig, WorkSessionConfig
@@ -79,6 +80,8 @@ def check_invariants(
         ("xp_reference", _duplicate_xp_references()),
         ("stale_command", _stale_commands(now=now, stale_after=stale_after)),
         ("pause_deadline", _pause_deadlines()),
+        # The analytics read models equal their derivation from the histories (apps/analytics/read_models.py).
+        ("analytics_read_models", read_models.drift(most)),
     ]
     if events:
         checks.append(("history_events", _history_without_events(most)))

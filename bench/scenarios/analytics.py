@@ -133,19 +133,19 @@ def _plans(conn: psycopg.Connection, technician_id: int) -> dict:
     """EXPLAIN ANALYZE of each endpoint's statements for the default range, as the endpoints run them."""
     from apps.analytics import people, tickets, timeline
     from apps.analytics.ranges import requested_range
+    from apps.analytics.read_models import person_params
 
     now = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     span = requested_range(None, None, timezone="UTC", now=now)
-    bounds = {"lo": span.start, "hi": span.end, "now": now}
+    bounds = {**person_params(span.start, span.end), "now": now}
     statements = {
         "technicians": [(people.TECHNICIANS_SQL, bounds)],
         "days": [(timeline.steps_sql("ws.technician_id = %(technician)s"), {**bounds, "technician": technician_id})],
         "tickets": [
-            (tickets.COUNTS_SQL, bounds),
             (tickets.CYCLES_SQL.format(percentiles=tickets.PERCENTILES), bounds),
             (tickets.BY_STATUS_SQL, {}),
-            (tickets.BY_FLAG_SQL, bounds),
-            (tickets.PER_DAY_SQL, span.bounds_params()),
+            (tickets.CREATED_PER_DAY_SQL, span.bounds_params()),
+            (tickets.DECISIONS_PER_DAY_SQL, span.bounds_params()),
         ],
         "leaderboard": [(people.LEADERBOARD_SQL, {**bounds, "limit": 10})],
     }
