@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.scenarios import analytics, feed, webhooks
+from bench.scenarios import analytics, feed, lifecycle, scale_out, webhooks
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -148,6 +148,7 @@ def targets(results: dict) -> list[Target]:
 
     out += [Target(*row) for row in webhooks.target_rows(s.get("webhook_cost"), s.get("webhook_delivery"))]
     out += [Target(*row) for row in feed.target_rows(s.get("feed"))]
+    out += [Target(*row) for row in lifecycle.target_rows(s.get("lifecycle"))]
     return out
 
 
@@ -229,6 +230,10 @@ def figures(results: dict) -> list[tuple[str, str]]:
     for label, value in webhooks.figure_rows(s.get("webhook_cost"), statements, s.get("webhook_delivery")):
         add(label, value)
     for label, value in feed.figure_rows(s.get("feed")):
+        add(label, value)
+    for label, value in lifecycle.figure_rows(s.get("lifecycle")):
+        add(label, value)
+    for label, value in scale_out.figure_rows(s.get("scale_out")):
         add(label, value)
     for name, m in (s.get("memory") or {}).items():
         add(

@@ -30,7 +30,17 @@ from bench.context import Context, Params
 from bench.stack import MemorySampler, Stack, StackSettings
 from tests.support.logs import ROOT
 
-SCENARIOS = ("baselines", "throughput", "auto_resume", "scale", "analytics", "webhooks", "feed")
+SCENARIOS = (
+    "baselines",
+    "throughput",
+    "lifecycle",
+    "scale_out",
+    "auto_resume",
+    "scale",
+    "analytics",
+    "webhooks",
+    "feed",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-logs", action="store_true", help="smoke: keep the temporary logs and results")
     parser.add_argument("--tickets", type=int, help="scenario 1: tickets per phase (K)")
     parser.add_argument("--clients", type=int, help="scenario 1 and /healthz: concurrent HTTP clients (C)")
+    parser.add_argument("--lifecycle-tickets", type=int, help="scenario 9: tickets (default 400, smoke 8)")
     parser.add_argument("--sessions", type=int, help="scenario 3: paused sessions per phase (N)")
     parser.add_argument("--scale", type=int, nargs="+", help="scenario 4: row counts, smallest first")
     parser.add_argument("--analytics", type=int, nargs="+", help="scenario 6: ticket counts, smallest first")
@@ -57,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.db_name = args.db_name or ("ticketflow_bench_smoke" if args.smoke else "ticketflow_bench")
+    args.lifecycle_tickets = args.lifecycle_tickets or (8 if args.smoke else 400)
     args.redis_db = args.redis_db if args.redis_db is not None else (12 if args.smoke else 13)
     return args
 
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         with progress, Stack(settings, say=progress.console.print) as stack:
-            run_all(stack, params, progress, results, args.only)
+            run_all(stack, params, progress, results, args.only, lifecycle_tickets=args.lifecycle_tickets)
             results["machine"] = describe_machine()
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: processes stopped, database dropped")
@@ -159,9 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def run_all(stack: Stack, params: Params, progress: Progress, results: dict, only: list[str]) -> None:
+def run_all(
+    stack: Stack, params: Params, progress: Progress, results: dict, only: list[str], *, lifecycle_tickets: int = 400
+) -> None:
     from bench.data import Builder, analyze
-    from bench.scenarios import analytics, auto_resume, baselines, feed, scale, throughput, webhooks
+    from bench.scenarios import (
+        analytics,
+        auto_resume,
+        baselines,
+        feed,
+        lifecycle,
+        scale,
+        scale_out,
+        throughput,
+        webhooks,
+    )
 
     say = progress.console.print
     settings = stack.settings
@@ -221,6 +245,13 @@ def run_all(stack: Stack, params: Params, progress: Progress, results: dict, onl
                     lambda: throughput.drive(ctx, batches["steady"], label="half the applied rate", rate=steady),
                 )
         results["scenarios"]["memory"] = memory.result()
+
+    if "lifecycle" in only:  # 16 clients (the shape), fewer when --clients says so (smoke: 4)
+        clients = min(16, params.clients)
+        attempt("lifecycle", lambda: lifecycle.run(ctx, tickets=lifecycle_tickets, clients=clients))
+
+    if "scale_out" in only:  # before auto_resume, which restarts the worker with settings of its own
+        attempt("scale_out", lambda: scale_out.run(ctx, tickets=max(4, lifecycle_tickets // 2)))
 
     if "auto_resume" in only:
         if attempt("pause_limit", lambda: auto_resume.set_pause_limit(ctx, params.pause_limit_seconds)) is not None:

@@ -50,6 +50,7 @@ INHERITED_SETTINGS = (
     "COMMAND_STALE_AFTER_SECONDS",
     "COMMAND_MAX_ATTEMPTS",
     "COMMAND_RATE_LIMIT_PER_MINUTE",
+    "API_TOKEN_CACHE_SECONDS",  # the suite turns the cache off; a bench measures the production default
     "IDEMPOTENCY_RETENTION_HOURS",
     "AUTO_RESUME_ETA",
     "TEST_DATABASE_NAME",
@@ -185,6 +186,19 @@ class Stack:
         )
         child = self.start("worker", argv, **extra_env)
         wait_worker_ready(child, self.worker_node, broker_url=self.settings.redis_url, timeout=90)
+
+    def start_pinned_worker(self, name: str, *, cpu: int, concurrency: int = 1) -> None:
+        """Another worker node on the queues the run's worker consumes (not the no-op baseline's, nor the webhooks
+        worker's), pinned to one core (`taskset`)."""
+        node = node_name(f"bench-{self.settings.run_id}-{name}")
+        queues = [
+            queue
+            for key, queue in self.settings.queues.items()
+            if not (key == "CELERY_QUEUE_WEBHOOKS" and "webhooks" in self.children)
+        ]
+        argv = worker_argv(node, queues, concurrency=concurrency, extra=("-E",))
+        child = self.start(name, ["taskset", "-c", str(cpu), *argv])
+        wait_worker_ready(child, node, broker_url=self.settings.redis_url, timeout=90)
 
     def restart_worker(self, **extra_env: str) -> None:
         self.children.pop("worker").stop()

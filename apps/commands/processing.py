@@ -8,10 +8,10 @@ import logging
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef
 from django.db.models.functions import Now
 from pydantic import ValidationError
 
+from apps.commands.inbox import oldest_two_pending
 from apps.commands.models import Command, CommandStatus
 from apps.commands.notify import announce_finished
 from apps.commands.registry import REGISTRY
@@ -25,7 +25,6 @@ from apps.events.recording import applying_command, record_event
 from apps.ticket.models import REFUSED_BY_GUARD
 from apps.ticket.outcome import TicketOutcome
 from apps.ticket.representations import ticket_data, work_session_data
-from apps.ticket.selectors import earliest_auto_resume_on_ticket, latest_instant_on_ticket
 from apps.ticket.services_work_session import settle_due_auto_resumes
 
 logger = logging.getLogger("ticketflow.commands")
@@ -58,23 +57,11 @@ def apply_next(lane: str, *, now: datetime | None = None) -> Command | None:
 def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, bool]:
     """Apply the oldest pending command of `lane`; also tell whether another one is pending behind it.
 
-    Everything is read after the lane lock, in one statement: the two oldest pending commands (two, to spare a
-    drain a final, empty transaction), PostgreSQL's clock, the latest instant recorded on the command's ticket,
-    which the command's effective instant may not precede (DESIGN.md, event time), and when the ticket's paused
-    session is due to resume itself, so a command that meets no due resume does not look for one again.
+    Everything the command needs is read after the lane lock, in one statement (apps/commands/inbox.py).
     """
     with transaction.atomic(durable=True):
         lock_lane(lane)
-        oldest_two = list(
-            Command.objects.oldest_pending_in_lane(lane)
-            .annotate(
-                db_now=Now(),
-                latest_recorded=latest_instant_on_ticket(OuterRef("ticket_id")),
-                due_resume_at=earliest_auto_resume_on_ticket(OuterRef("ticket_id")),
-            )
-            .select_related("actor")
-            .select_for_update(of=("self",))[:2]
-        )
+        oldest_two = oldest_two_pending(lane)
         if not oldest_two:
             return None, False
         command = oldest_two[0]

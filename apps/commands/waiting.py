@@ -1,8 +1,9 @@
 """`Prefer: wait=N`: hold a request until its command is final (or, for the event feed, until a matching event is
 recorded), or N seconds pass.
 
-The waiter subscribes to the Redis channel before re-reading the rows, so a finish that lands between
-the two is never missed; a lost announcement costs at most the wait, after which the row is read again.
+The waiter is subscribed to the Redis channel (through the process's one listener, apps/commands/listener.py)
+before it re-reads the rows, so a finish that lands between the two is never missed; a lost announcement costs at
+most a second, after which the row is read again.
 
 A wait holds a thread of the web process. Two limits keep waits from starving plain requests: a token may hold
 COMMAND_MAX_WAITS_PER_TOKEN waits at once (429 beyond, counted in Redis across processes), and waits may hold at
@@ -16,14 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import redis
-
+from apps.commands.listener import listener
 from apps.commands.models import Command
 from apps.commands.notify import channel
 from apps.commands.ratelimit import wait_lease
-from apps.common.redis_client import pubsub_client
 
 MAX_WAIT_SECONDS = 30
+REREAD_SECONDS = 1.0  # a waiter reads again this often though no message came (one may have been lost)
+SUBSCRIBE_WAIT_SECONDS = 1.0  # at most this long for Redis to confirm a subscription before the first read
+POLL_WITHOUT_REDIS_SECONDS = 0.05
 # The share of a web process's threads that waits may hold; the rest serve plain requests whatever waits arrive.
 WAITING_SHARE_OF_THREADS = 0.5
 _waiting_threads: threading.BoundedSemaphore | None = None  # None: not told the thread count, no process limit
@@ -78,24 +80,19 @@ def wait_for(channel_name: str, *, ready: Callable[[], bool], seconds: float) ->
     """Call `ready` (which reads the database) until it is true or `seconds` pass; wake on each message published
     on `channel_name`, and once a second regardless. Returns the last answer of `ready`."""
     deadline = time.monotonic() + seconds
-    pubsub = None
-    try:
-        pubsub = pubsub_client().pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(channel_name)  # before the first read, so an announcement between the two is not missed
+    wakeups = listener()
+    with wakeups.waiting(channel_name) as waiter:
+        # Read only once Redis has made the subscription, so an announcement between the two is not missed. Should
+        # the confirmation be late, read anyway: a missed announcement then costs at most one re-read interval.
+        if wakeups.healthy:
+            waiter.subscribed.wait(min(SUBSCRIBE_WAIT_SECONDS, seconds))
         done = ready()
         while not done:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            pubsub.get_message(timeout=min(remaining, 1.0))
+            # Without Redis, poll the database: slower, still correct.
+            waiter.woken.wait(min(remaining, REREAD_SECONDS if wakeups.healthy else POLL_WITHOUT_REDIS_SECONDS))
+            waiter.woken.clear()  # before the read: a message arriving from here on wakes the next wait
             done = ready()
-    except redis.RedisError:
-        # Without pub/sub, poll the database: slower, still correct.
-        done = ready()
-        while not done and time.monotonic() < deadline:
-            time.sleep(0.05)
-            done = ready()
-    finally:
-        if pubsub is not None:
-            pubsub.close()
     return done

@@ -1,5 +1,5 @@
-"""The process's Redis clients: one for short commands (counters, publishes, readiness), one for the pub/sub
-subscriptions of `Prefer: wait`. The cache and the Celery broker keep connections of their own.
+"""The process's Redis clients: one for short commands (counters, publishes, readiness), one whose settings the
+pub/sub listener of `Prefer: wait` connects with. The cache and the Celery broker keep connections of their own.
 
 Each is made once per process, under a lock, and owns a pool that nothing closes: a web process serves requests
 from many threads, and a client made twice by two first requests racing, then garbage-collected, would close every
@@ -25,7 +25,7 @@ def redis_client() -> redis.Redis:
 
 
 def pubsub_client() -> redis.Redis:
-    """Subscriptions: each holds a connection of this pool for as long as a `Prefer: wait` lasts."""
+    """Subscriptions: the settings of the process's one subscriber connection (apps/commands/listener.py)."""
     return _client("pubsub")
 
 

@@ -1,16 +1,13 @@
-"""Reads over the stored histories: a technician's pause budget (the arithmetic is in `pause_budget`) and the latest
-instant recorded on a ticket."""
+"""Reads over the stored histories: a technician's pause budget (the arithmetic is in `pause_budget`). The latest
+instant recorded on a ticket is read with the command applied to it (apps/commands/inbox.py)."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Subquery
-from django.db.models.functions import Greatest
-
 from apps.rules.config import WorkSessionConfig
 from apps.rules.selectors import active_rules
 from apps.ticket import pause_budget
-from apps.ticket.models import SessionStatus, TicketTransition, WorkSession, WorkSessionTransition
+from apps.ticket.models import SessionStatus, WorkSession, WorkSessionTransition
 
 
 @dataclass(frozen=True)
@@ -93,20 +90,3 @@ def deadline_after_rules_change(
         zone=zone,
         earlier_pauses=[*earlier, so_far],
     )
-
-
-def latest_instant_on_ticket(ticket_id) -> Greatest:
-    """The latest instant recorded in a ticket's history or its sessions' (an expression; `ticket_id` may be an
-    OuterRef). A command on the ticket takes effect no earlier, so no history ever goes backwards."""
-    on_ticket = TicketTransition.objects.filter(ticket_id=ticket_id).order_by("-created_at").values("created_at")
-    on_sessions = (
-        WorkSessionTransition.objects.filter(session__ticket_id=ticket_id).order_by("-event_at").values("event_at")
-    )
-    return Greatest(Subquery(on_ticket[:1]), Subquery(on_sessions[:1]))
-
-
-def earliest_auto_resume_on_ticket(ticket_id) -> Subquery:
-    """When the ticket's paused session (if any) is due to resume itself (an expression; `ticket_id` may be an
-    OuterRef): read with the command, so a command that meets no due resume spends no statement looking."""
-    paused = WorkSession.domain.paused().filter(ticket_id=ticket_id).order_by("auto_resume_at")
-    return Subquery(paused.values("auto_resume_at")[:1])

@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 
 from apps.common.tasks import TaskName
-from apps.webhooks.delivery import attempt, send_due
+from apps.webhooks.delivery import deliver_in_order, send_due
 from apps.webhooks.dispatch import dispatch_all
 from apps.webhooks.kick import forget_queued
 
@@ -15,9 +15,10 @@ logger = logging.getLogger("ticketflow.webhooks")
 
 @shared_task(name=TaskName.DELIVER_WEBHOOK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver_webhook(delivery_id: int) -> str | None:
-    """Try one delivery once (if it is still due and the head of its key); the row says what happens next."""
-    outcome = attempt(delivery_id)
-    return None if outcome is None else outcome.status
+    """Try one delivery once (if it is still due and the head of its key), then the next ones of its key while they
+    are due (apps/webhooks/delivery.py); the rows say what happens next. Returns the last attempt's outcome."""
+    outcomes = deliver_in_order(delivery_id)
+    return outcomes[-1].status if outcomes else None
 
 
 @shared_task(name=TaskName.DISPATCH_WEBHOOKS, ignore_result=True)
@@ -41,5 +42,6 @@ def _dispatch_and_send(message: str) -> int:
     created = dispatch_all()
     sent = send_due()
     if created or sent:
-        logger.info(message, extra={"created": created, "sent": sent})
+        # Not `created`: LogRecord has an attribute of that name, and logging refuses to overwrite it.
+        logger.info(message, extra={"deliveries_created": created, "tasks_sent": sent})
     return sent

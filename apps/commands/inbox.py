@@ -1,0 +1,79 @@
+"""The lane's next commands, with what applying the oldest needs to know, in one statement written out once.
+
+This is the hottest read of the write path (once per command). Composed by the ORM — a select_related, three
+correlated subqueries — it cost the worker more CPU to build than PostgreSQL took to run it, so the SQL is
+written here, once, and the rows are turned into models with the fields' own converters.
+
+Read after the lane's lock, in one statement: the two oldest pending commands (two, to spare a drain a final,
+empty transaction) with their actors; PostgreSQL's clock; the latest instant recorded on the command's ticket,
+which the command's effective instant may not precede (DESIGN.md, event time); and when the ticket's paused
+session is due to resume itself (`paused_due`'s condition), so a command that meets no due resume spends no
+statement looking for one.
+"""
+
+from functools import cache
+
+from django.db import connection
+
+from apps.accounts.models import User
+from apps.commands.models import Command, CommandStatus
+from apps.ticket.models import SessionStatus, TicketTransition, WorkSession, WorkSessionTransition
+
+
+def oldest_two_pending(lane: str) -> list[Command]:
+    """The lane's two oldest pending commands, locked (FOR UPDATE), each with `actor` loaded and `db_now`,
+    `latest_recorded` and `due_resume_at` set."""
+    command_fields, user_fields = _fields(Command), _fields(User)
+    with connection.cursor() as cursor:
+        cursor.execute(_statement(), [SessionStatus.PAUSED, CommandStatus.PENDING, lane])  # in the SQL's order
+        rows = cursor.fetchall()
+    commands = []
+    for row in rows:
+        command = _model(Command, command_fields, row[: len(command_fields)])
+        actor_values = row[len(command_fields) : len(command_fields) + len(user_fields)]
+        if command.actor_id is not None:
+            command.actor = _model(User, user_fields, actor_values)
+        command.db_now, command.latest_recorded, command.due_resume_at = row[len(command_fields) + len(user_fields) :]
+        commands.append(command)
+    return commands
+
+
+@cache
+def _statement() -> str:
+    command, user = Command._meta.db_table, User._meta.db_table
+    columns = [f"c.{field.column}" for field in _fields(Command)] + [f"u.{field.column}" for field in _fields(User)]
+    ticket_history = TicketTransition._meta.db_table
+    session, session_history = WorkSession._meta.db_table, WorkSessionTransition._meta.db_table
+    return f"""
+        SELECT {", ".join(columns)},
+            STATEMENT_TIMESTAMP(),
+            GREATEST(
+                (SELECT t.created_at FROM {ticket_history} t
+                  WHERE t.ticket_id = c.ticket_id ORDER BY t.created_at DESC LIMIT 1),
+                (SELECT h.event_at FROM {session_history} h JOIN {session} s ON s.id = h.session_id
+                  WHERE s.ticket_id = c.ticket_id ORDER BY h.event_at DESC LIMIT 1)
+            ),
+            (SELECT s.auto_resume_at FROM {session} s
+              WHERE s.ticket_id = c.ticket_id AND s.status = %s AND s.deleted_at IS NULL
+              ORDER BY s.auto_resume_at LIMIT 1)
+        FROM {command} c LEFT JOIN {user} u ON u.id = c.actor_id
+        WHERE c.status = %s AND c.lane = %s
+        ORDER BY c.seq
+        LIMIT 2
+        FOR UPDATE OF c
+    """
+
+
+@cache
+def _fields(model) -> tuple:
+    return tuple(model._meta.concrete_fields)
+
+
+def _model(model, fields: tuple, values: tuple):
+    """An instance as the ORM would load it: each value through its field's converters (JSON, for one)."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)

@@ -1,0 +1,123 @@
+"""The process's one pub/sub listener wakes every waiting thread with its own channel's message, against the real
+Redis: one subscriber connection however many wait, no announcement missed between subscribing and the first read,
+and waits that still end after Redis drops the connection."""
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from apps.commands import listener as listener_module
+from apps.commands.listener import listener
+from apps.commands.waiting import REREAD_SECONDS, wait_for
+from apps.common.redis_client import redis_client
+
+WAITERS = 40
+# Woken by its message, a waiter returns in milliseconds; the re-read that covers a lost message comes after a
+# second. Anything under half of that was a wake-up.
+WOKEN_WITHIN = REREAD_SECONDS / 2
+
+
+@pytest.fixture
+def fresh_listener(monkeypatch):
+    """A process that has not waited yet: its first waiter starts the listener."""
+    monkeypatch.setattr(listener_module, "_listener", None)
+    yield
+    # The old listener's thread stays (a daemon on a connection of its own); the next test makes a new one.
+
+
+def _channel(tag: str) -> str:
+    return f"test-wakeups:{tag}:{uuid.uuid4().hex}"
+
+
+def _subscribers_of_this_process() -> list[dict]:
+    """The Redis connections of this process's listener (those of listeners earlier tests replaced excluded)."""
+    name = listener().client_name
+    return [c for c in redis_client().client_list(_type="pubsub") if c.get("name") == name]
+
+
+def _until(condition, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_many_threads_waiting_on_different_channels_are_each_woken_by_their_own_message(fresh_listener):
+    channels = [_channel(f"many-{n}") for n in range(WAITERS)]
+    finished = [threading.Event() for _ in channels]  # what each waiter's read would find in the database
+    returned_at: list[float | None] = [None] * WAITERS
+    answers: list[bool | None] = [None] * WAITERS
+
+    def wait(n: int) -> None:
+        answers[n] = wait_for(channels[n], ready=finished[n].is_set, seconds=10)
+        returned_at[n] = time.monotonic()
+
+    threads = [threading.Thread(target=wait, args=(n,)) for n in range(WAITERS)]
+    for thread in threads:
+        thread.start()
+    # Every waiter subscribed, all over one connection of this process.
+    _until(lambda: sum(int(c["sub"]) for c in _subscribers_of_this_process()) == WAITERS)
+    assert len(_subscribers_of_this_process()) == 1
+
+    # Finish them one at a time, in an order of their own: each returns on its own message, the others keep waiting.
+    order = list(range(0, WAITERS, 2)) + list(range(1, WAITERS, 2))
+    for n in order:
+        finished[n].set()
+        announced = time.monotonic()
+        redis_client().publish(channels[n], b"1")
+        _until(lambda n=n: returned_at[n] is not None, timeout=WOKEN_WITHIN)
+        assert returned_at[n] - announced < WOKEN_WITHIN
+        assert all(returned_at[m] is None for m in order[order.index(n) + 1 :])
+    for thread in threads:
+        thread.join(timeout=5)
+    assert answers == [True] * WAITERS
+    # Nobody waits any more: the next subscription change drops the channels (one waiter on a channel of its own).
+    assert wait_for(_channel("after"), ready=lambda: True, seconds=1)
+    _until(lambda: sum(int(c["sub"]) for c in _subscribers_of_this_process()) <= 1)
+
+
+def test_an_announcement_right_after_the_first_read_wakes_the_waiter(fresh_listener):
+    """The race the subscribe-before-read order closes: the waiter reads (not final), then the worker commits and
+    announces before the waiter sleeps. Were the read made before Redis had the subscription, the message would go
+    to nobody and the waiter would sleep until its re-read. From the very first wait of the process, and after."""
+    for attempt in range(30):
+        channel = _channel(f"race-{attempt}")
+        state = {"final": False, "reads": 0}
+
+        def ready(channel=channel, state=state) -> bool:
+            state["reads"] += 1
+            answer = state["final"]
+            if state["reads"] == 1:  # the finish lands between this read and the sleep
+                state["final"] = True
+                redis_client().publish(channel, b"1")
+            return answer
+
+        started = time.monotonic()
+        assert wait_for(channel, ready=ready, seconds=5)
+        assert time.monotonic() - started < WOKEN_WITHIN, f"attempt {attempt}: woken by the re-read, not the message"
+        assert state["reads"] == 2
+
+
+def test_waits_survive_redis_dropping_the_subscriber_connection(fresh_listener):
+    first = _channel("before-drop")
+    assert wait_for(first, ready=lambda: True, seconds=1)  # starts the listener
+    _until(lambda: len(_subscribers_of_this_process()) == 1)
+    (subscriber,) = _subscribers_of_this_process()
+
+    finished = threading.Event()
+    answer: list[bool] = []
+    channel = _channel("across-drop")
+    waiter = threading.Thread(target=lambda: answer.append(wait_for(channel, ready=finished.is_set, seconds=10)))
+    waiter.start()
+    _until(lambda: any(int(c["sub"]) >= 1 for c in _subscribers_of_this_process()))
+    redis_client().client_kill_filter(_id=subscriber["id"])
+    # The listener reconnects and subscribes again: the message after that wakes the waiter.
+    _until(lambda: any(c["id"] != subscriber["id"] and int(c["sub"]) >= 1 for c in _subscribers_of_this_process()))
+    finished.set()
+    announced = time.monotonic()
+    redis_client().publish(channel, b"1")
+    waiter.join(timeout=5)
+    assert answer == [True]
+    assert time.monotonic() - announced < REREAD_SECONDS + 0.5
