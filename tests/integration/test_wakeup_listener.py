@@ -32,9 +32,11 @@ def _channel(tag: str) -> str:
 
 
 def _subscribers_of_this_process() -> list[dict]:
-    """The Redis connections of this process's listener (those of listeners earlier tests replaced excluded)."""
+    """The Redis connections of this process's listener (those of listeners earlier tests replaced excluded),
+    subscribed to something or not: a listener whose last waiter left unsubscribes, and Redis then no longer
+    lists its connection among the pub/sub ones."""
     name = listener().client_name
-    return [c for c in redis_client().client_list(_type="pubsub") if c.get("name") == name]
+    return [c for c in redis_client().client_list() if c.get("name") == name]
 
 
 def _until(condition, timeout: float = 5) -> None:
