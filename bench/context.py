@@ -8,7 +8,10 @@ from dataclasses import dataclass, replace
 from rich.progress import Progress
 
 from bench.data import Builder, Staff
+from bench.loadgen import STOP
 from bench.stack import Stack
+
+STALL_SECONDS = 60  # give up waiting for commands to be applied once none has been for this long
 
 
 @dataclass(frozen=True)
@@ -108,3 +111,17 @@ class Bar:
 
     def set(self, completed: float, total: float | None = None) -> None:
         self.progress.update(self.task, completed=completed, total=total)
+
+
+def wait_until_applied(commands, total: int, bar: Bar, *, poll_seconds: float) -> int:
+    """Poll until `total` of `commands` (a Command queryset) are no longer pending, showing progress on `bar`;
+    give up once none has been applied for STALL_SECONDS (the caller reports what is missing), or on Ctrl-C.
+    Returns how many were applied."""
+    done, progressed = 0, time.monotonic()
+    while done < total and time.monotonic() - progressed < STALL_SECONDS and not STOP.is_set():
+        time.sleep(poll_seconds)
+        now_done = commands.exclude(status="pending").count()
+        if now_done > done:
+            done, progressed = now_done, time.monotonic()
+        bar.set(done)
+    return done

@@ -17,22 +17,23 @@ from django.db import connection
 
 from apps.accounts.models import User
 from apps.commands.models import Command, CommandStatus
+from apps.common.db import concrete_fields, model_from_row
 from apps.ticket.models import SessionStatus, TicketTransition, WorkSession, WorkSessionTransition
 
 
 def oldest_two_pending(lane: str) -> list[Command]:
     """The lane's two oldest pending commands, locked (FOR UPDATE), each with `actor` loaded and `db_now`,
     `latest_recorded` and `due_resume_at` set."""
-    command_fields, user_fields = _fields(Command), _fields(User)
+    command_fields, user_fields = concrete_fields(Command), concrete_fields(User)
     with connection.cursor() as cursor:
         cursor.execute(_statement(), [SessionStatus.PAUSED, CommandStatus.PENDING, lane])  # in the SQL's order
         rows = cursor.fetchall()
     commands = []
     for row in rows:
-        command = _model(Command, command_fields, row[: len(command_fields)])
+        command = model_from_row(Command, command_fields, row[: len(command_fields)])
         actor_values = row[len(command_fields) : len(command_fields) + len(user_fields)]
         if command.actor_id is not None:
-            command.actor = _model(User, user_fields, actor_values)
+            command.actor = model_from_row(User, user_fields, actor_values)
         command.db_now, command.latest_recorded, command.due_resume_at = row[len(command_fields) + len(user_fields) :]
         commands.append(command)
     return commands
@@ -41,7 +42,8 @@ def oldest_two_pending(lane: str) -> list[Command]:
 @cache
 def _statement() -> str:
     command, user = Command._meta.db_table, User._meta.db_table
-    columns = [f"c.{field.column}" for field in _fields(Command)] + [f"u.{field.column}" for field in _fields(User)]
+    columns = [f"c.{field.column}" for field in concrete_fields(Command)]
+    columns += [f"u.{field.column}" for field in concrete_fields(User)]
     ticket_history = TicketTransition._meta.db_table
     session, session_history = WorkSession._meta.db_table, WorkSessionTransition._meta.db_table
     return f"""
@@ -62,18 +64,3 @@ def _statement() -> str:
         LIMIT 2
         FOR UPDATE OF c
     """
-
-
-@cache
-def _fields(model) -> tuple:
-    return tuple(model._meta.concrete_fields)
-
-
-def _model(model, fields: tuple, values: tuple):
-    """An instance as the ORM would load it: each value through its field's converters (JSON, for one)."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)

@@ -1,9 +1,11 @@
-"""Database helpers: turning constraint violations into domain refusals."""
+"""Database helpers: turning constraint violations into domain refusals, and raw rows into models."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cache
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
+from django.db.models import Field, Model
 
 from apps.common.errors import DomainError, ErrorCode
 
@@ -39,3 +41,20 @@ def refusing_on_violation(refusals: Refusals) -> Iterator[None]:
         if refusal is None:
             raise
         raise refusal from exc
+
+
+@cache
+def concrete_fields(model: type[Model]) -> tuple[Field, ...]:
+    """The model's columns, in the order `model_from_row` takes their values."""
+    return tuple(model._meta.concrete_fields)
+
+
+def model_from_row(model: type[Model], fields: Sequence[Field], values: Sequence):
+    """An instance as the ORM would load it from a raw row's `values` for `fields` (each value through its
+    field's converters: JSON, for one). Fields left out are deferred, as with `.only()`."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)

@@ -23,12 +23,15 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field, Model
 from django.db.models.functions import Now
 
 from apps.common import time as clock
+from apps.common.db import model_from_row
 from apps.common.metrics import record_webhook_attempt
 from apps.common.tasks import TaskName, on_commit, send_task_rollback_unsafe
 from apps.events.models import Event
@@ -114,30 +117,49 @@ class Outcome:
 
 # One statement reads all an attempt needs, and only if the attempt may go: the delivery (locked; SKIP LOCKED, so a
 # delivery another worker has is not waited for), pending and due, the head of its key, its webhook active, its
-# event (NULL once retention pruned it), whether this transaction got its key's advisory lock, and PostgreSQL's
-# clock as the attempt starts. `{which}` picks one delivery by id or the head of one key.
+# event (NULLs once retention pruned it), whether this transaction got its key's advisory lock, and PostgreSQL's
+# clock as the attempt starts. `which` picks one delivery by id or the head of one key.
 # The lock function runs for each row that passes the WHERE, which can include a row then skipped as locked: every
 # such row belongs to the same key (or is the one delivery), so at worst the lock is held to this transaction's end,
 # which comes at once when the row returned is not ours to send.
-_LOCKED_ATTEMPT = f"""
-SELECT d.id, d.webhook_id, d.order_key, d.attempts, d.give_up_at, d.event_id,
-       w.url, w.secret, w.previous_secret, w.secret_rotated_at,
-       e.position, e.id, e.type, e.occurred_at, e.recorded_at, e.ticket_id, e.technician_id, e.actor_id,
-       e.command_id, e.data,
+_DELIVERY_COLUMNS = ("id", "order_key", "attempts", "give_up_at")
+# What an attempt reads of its webhook and of its event (the rest of either, deferred, is never needed).
+_WEBHOOK_FIELDS = ("id", "url", "secret", "previous_secret", "secret_rotated_at")
+_EVENT_FIELDS = (
+    "position", "id", "type", "occurred_at", "recorded_at", "ticket_id", "technician_id", "actor_id", "command_id",
+    "data",
+)  # fmt: skip
+_BY_ID = "d.id = %(id)s"
+_HEAD_OF_KEY = "d.webhook_id = %(webhook_id)s AND d.order_key = %(order_key)s"
+
+
+@cache
+def _locked_attempt(which: str) -> str:
+    columns = (
+        [f"d.{column}" for column in _DELIVERY_COLUMNS]
+        + [f"w.{field.column}" for field in _fields(Webhook, _WEBHOOK_FIELDS)]
+        + [f"e.{field.column}" for field in _fields(Event, _EVENT_FIELDS)]
+    )
+    return f"""
+SELECT {", ".join(columns)},
        pg_try_advisory_xact_lock(
            hashtextextended('webhook:' || d.webhook_id || ':' || coalesce(d.order_key, 'd' || d.id), 0)),
        clock_timestamp()
 FROM webhook_delivery d
 JOIN webhook w ON w.id = d.webhook_id
 LEFT JOIN event e ON e.position = d.event_position
-WHERE {{which}} AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp() AND w.active
+WHERE {which} AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp() AND w.active
   AND {_NO_EARLIER_PENDING}
 ORDER BY d.event_position, d.id
 LIMIT 1
 FOR UPDATE OF d SKIP LOCKED
 """
-_LOCKED_BY_ID = _LOCKED_ATTEMPT.format(which="d.id = %(id)s")
-_LOCKED_HEAD_OF_KEY = _LOCKED_ATTEMPT.format(which="d.webhook_id = %(webhook_id)s AND d.order_key = %(order_key)s")
+
+
+@cache
+def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
+    return tuple(model._meta.get_field(name) for name in names)
+
 
 # The attempt's row (append-only) and the delivery's new state, in one statement.
 _RECORD_ATTEMPT = """
@@ -169,12 +191,12 @@ class _Locked:
 def attempt(delivery_id: int) -> Outcome | None:
     """Try the delivery once, if it is pending, due, the head of its key, its webhook active and no other worker
     has it or its key. Returns None when it was not tried."""
-    return _attempt(_LOCKED_BY_ID, {"id": delivery_id})
+    return _attempt(_BY_ID, {"id": delivery_id})
 
 
 def attempt_head(webhook_id: int, order_key: str) -> Outcome | None:
     """Try the head of one key once, if it is due and no other worker has the key. None when nothing was tried."""
-    return _attempt(_LOCKED_HEAD_OF_KEY, {"webhook_id": webhook_id, "order_key": order_key})
+    return _attempt(_HEAD_OF_KEY, {"webhook_id": webhook_id, "order_key": order_key})
 
 
 def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SECONDS) -> list[Outcome]:
@@ -196,39 +218,31 @@ def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SEC
     return outcomes
 
 
-def _attempt(locked_read: str, params: dict) -> Outcome | None:
+def _attempt(which: str, params: dict) -> Outcome | None:
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(locked_read, params)
+            cursor.execute(_locked_attempt(which), params)
             row = cursor.fetchone()
-        if row is None or not row[20]:  # not due, not the head, or another worker has it or its key
+        if row is None:  # not due, not the head, or another worker has it
             return None
-        outcome = _try_once(_locked(row))
+        *columns, key_locked, started_at = row
+        if not key_locked:  # another worker has its key
+            return None
+        outcome = _try_once(_locked(columns, started_at))
     record_webhook_attempt(_METRIC_OUTCOMES[outcome.status], outcome.duration_ms / 1000)
     return outcome
 
 
-def _locked(row: tuple) -> _Locked:
-    (delivery_id, webhook_id, order_key, attempts, give_up_at, _event_id, url, secret, previous_secret, rotated_at,
-     position, event_id, event_type, occurred_at, recorded_at, ticket_id, technician_id, actor_id, command_id,
-     data, _key_locked, started_at) = row  # fmt: skip
-    webhook = Webhook(
-        pk=webhook_id, url=url, secret=secret, previous_secret=previous_secret, secret_rotated_at=rotated_at
-    )
-    event = None
-    if position is not None:
-        event = Event(
-            position=position,
-            id=event_id,
-            type=event_type,
-            occurred_at=occurred_at,
-            recorded_at=recorded_at,
-            ticket_id=ticket_id,
-            technician_id=technician_id,
-            actor_id=actor_id,
-            command_id=command_id,
-            data=json.loads(data) if isinstance(data, str) else data,
-        )
+def _locked(columns: list, started_at: datetime) -> _Locked:
+    """The delivery, its webhook and its event (None once retention pruned it) from _locked_attempt's columns."""
+    webhook_fields, event_fields = _fields(Webhook, _WEBHOOK_FIELDS), _fields(Event, _EVENT_FIELDS)
+    delivery_end = len(_DELIVERY_COLUMNS)
+    webhook_end = delivery_end + len(webhook_fields)
+    delivery_id, order_key, attempts, give_up_at = columns[:delivery_end]
+    webhook = model_from_row(Webhook, webhook_fields, columns[delivery_end:webhook_end])
+    event_values = columns[webhook_end:]
+    event_pruned = event_values[0] is None  # its position (the key the join is on): no event joined
+    event = None if event_pruned else model_from_row(Event, event_fields, event_values)
     return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event, started_at)
 
 

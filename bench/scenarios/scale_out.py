@@ -10,19 +10,17 @@ on one host; the figure says what a second worker process buys there, not what a
 """
 
 import os
-import time
 from collections import Counter
 
 from django.db.models import Max
 
-from bench.context import Context
+from bench.context import Context, wait_until_applied
 from bench.data import Batch, analyze
 from bench.loadgen import STOP, Client, run_clients
 from bench.scenarios.throughput import STEPS
 from bench.stack import cpu_seconds
 
 CLIENTS = 16
-STALL_SECONDS = 60
 
 
 def run(ctx: Context, *, tickets: int) -> dict:
@@ -82,13 +80,7 @@ def applied_rate(ctx: Context, batch: Batch, *, cpus: tuple[int, ...]) -> dict:
             ctx.stack.start_pinned_worker(name, cpu=cpu)
         cpu_before = _pinned_cpu(ctx, names)
         with ctx.bar(f"{label}: applied", total) as bar:
-            done, progressed = 0, time.monotonic()
-            while done < total and time.monotonic() - progressed < STALL_SECONDS and not STOP.is_set():
-                time.sleep(0.5)
-                now_done = commands.exclude(status="pending").count()
-                if now_done > done:
-                    done, progressed = now_done, time.monotonic()
-                bar.set(done)
+            wait_until_applied(commands, total, bar, poll_seconds=0.5)
         cpu_after = _pinned_cpu(ctx, names)
         worker_cpu = round(sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items()), 1)
     finally:

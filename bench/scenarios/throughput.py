@@ -12,12 +12,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Max
 
-from bench.context import Context
+from bench.context import Context, wait_until_applied
 from bench.data import Batch
 from bench.loadgen import STOP, Client, Pacer, run_clients
 from bench.stats import summary_ms
-
-STALL_SECONDS = 60  # give up waiting for the outcomes once none has arrived for this long
 
 STEPS = (
     ("ticket.start", "technician"),
@@ -69,13 +67,7 @@ def drive(ctx: Context, batch: Batch, *, label: str, rate: float | None = None) 
 
         samples = run_clients(ctx.stack.base_url, clients, work, on_tick=tick)
         client_cpu = time.process_time() - cpu_started
-        done, progressed = 0, time.monotonic()
-        while done < total and time.monotonic() - progressed < STALL_SECONDS and not STOP.is_set():
-            time.sleep(0.2)
-            now_done = batch_commands.exclude(status="pending").count()
-            if now_done > done:
-                done, progressed = now_done, time.monotonic()
-            finished.set(done)
+        wait_until_applied(batch_commands, total, finished, poll_seconds=0.2)
     wall = time.perf_counter() - started
     cpu = {**ctx.stack.cpu_used(cpu_before, ctx.stack.cpu_snapshot()), "harness": round(client_cpu, 1)}
 
