@@ -37,8 +37,10 @@ crossing_totals AS (
     GROUP BY technician_id
 ),
 inside AS (
+    -- The spans summed as intervals and turned to seconds once: the same exact value as summing each one's seconds
+    -- (no months in a difference of instants), without a numeric conversion per session.
     SELECT technician_id, SUM(active_seconds) AS active,
-           SUM(EXTRACT(EPOCH FROM ended_at - started_at) - active_seconds) AS paused, COUNT(*) AS sessions
+           EXTRACT(EPOCH FROM SUM(ended_at - started_at)) - SUM(active_seconds) AS paused, COUNT(*) AS sessions
     FROM work_session
     WHERE deleted_at IS NULL AND started_at >= %(lo)s AND ended_at <= %(hi)s AND ended_at > %(lo)s
     GROUP BY technician_id

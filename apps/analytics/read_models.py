@@ -1,5 +1,5 @@
-"""The read models PostgreSQL keeps from the histories (migration 0002_read_models_from_histories): how a range
-reads them, and how they are checked against the histories they are derived from.
+"""The read models PostgreSQL keeps from the histories (migrations 0002_read_models_from_histories and
+0003_ticket_quarters): how a range reads them, and how they are checked against the histories they are derived from.
 
 `analytics_person_day` sums per UTC day; a range runs from local midnight to local midnight, so it reads the whole UTC
 days inside it from the rollup and the ragged ends (none when the rules' zone is UTC) from the XP ledger and the
@@ -62,6 +62,15 @@ DRIFT_SQL = {
         (SELECT 'stored', * FROM (TABLE stored EXCEPT TABLE analytics_person_day_derived) AS a)
         UNION ALL
         (SELECT 'derived', * FROM (TABLE analytics_person_day_derived EXCEPT TABLE stored) AS b)
+        LIMIT %(most)s
+    """,
+    "analytics_ticket_quarter": """
+        WITH stored AS (
+            SELECT quarter, SUM(qc_passes)::integer, SUM(qc_fails)::integer FROM analytics_ticket_quarter GROUP BY 1
+        )
+        (SELECT 'stored', * FROM (TABLE stored EXCEPT TABLE analytics_ticket_quarter_derived) AS a)
+        UNION ALL
+        (SELECT 'derived', * FROM (TABLE analytics_ticket_quarter_derived EXCEPT TABLE stored) AS b)
         LIMIT %(most)s
     """,
 }

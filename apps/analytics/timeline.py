@@ -7,13 +7,14 @@ deadline here, as it will be recorded: a read never counts a pause the budget do
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apps.analytics.ranges import DayRange, pause_limits
 from apps.analytics.sql import reading
 from apps.ticket import pause_budget
 
 ZERO = timedelta(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def steps_sql(which: str) -> str:
@@ -81,13 +82,28 @@ def steps_in(lo: datetime, hi: datetime, *, now: datetime, technician_id: int | 
     """The steps of the sessions alive in [lo, hi): one technician's, or everyone's."""
     which = "true" if technician_id is None else "ws.technician_id = %(technician)s"
     params = {"technician": technician_id, "lo": lo, "hi": hi, "now": now}
+    # The instants as whole microseconds since the epoch (exact): a month's thousands of steps parse as integers in
+    # a fraction of the time the driver takes to parse timestamp text.
+    sql = f"""
+    SELECT session_id, ticket_id, technician_id, status, {_micros("start_at")}, {_micros("end_at")}, auto_resumed
+    FROM ({steps_sql(which)}) AS steps
+    ORDER BY start_at, session_id
+    """
     with reading() as cursor:
-        cursor.execute(steps_sql(which) + " ORDER BY start_at, session_id", params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [
-        Step(session, ticket, technician, status, pause_budget.Interval(start, end), bool(auto))
+        Step(session, ticket, technician, status, pause_budget.Interval(_instant(start), _instant(end)), bool(auto))
         for session, ticket, technician, status, start, end, auto in rows
     ]
+
+
+def _micros(column: str) -> str:
+    return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"
+
+
+def _instant(micros: int | None) -> datetime | None:
+    return None if micros is None else EPOCH + timedelta(microseconds=micros)
 
 
 def technician_days(technician_id: int, span: DayRange, *, now: datetime) -> list[Day]:

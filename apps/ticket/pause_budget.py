@@ -29,6 +29,8 @@ class Interval:
 
     def clipped(self, lo: datetime, hi: datetime, *, now: datetime | None = None) -> "Interval | None":
         """The part of this interval inside [lo, hi) (an open one measured up to `now`), or None if nothing is."""
+        if self.end is not None and lo <= self.start < self.end <= hi:
+            return self  # most steps of a day's timeline lie inside it: nothing to cut, nothing to build
         end = self.end if self.end is not None else now
         if end is None:
             raise ValueError("an open interval needs `now` to be measured")
@@ -48,7 +50,9 @@ class Event:
 
 
 def as_utc(instant: datetime | None) -> datetime | None:
-    return None if instant is None else instant.astimezone(UTC)
+    if instant is None or instant.tzinfo is UTC:  # read from PostgreSQL in UTC already: the common case
+        return instant
+    return instant.astimezone(UTC)
 
 
 def local_day_of(instant: datetime, zone: ZoneInfo) -> date:

@@ -1,5 +1,5 @@
 """The analytics read models (migration analytics 0002: per-ticket done and QC-fail facts, per-person UTC-day rollups;
-0003: tickets created and QC decisions per quarter hour) try to drift, and do not: after backdated commands (a QC
+0003: QC decisions per quarter hour) try to drift, and do not: after backdated commands (a QC
 pass and an XP adjustment dated into days already rolled up), a rework cycle with a reassignment, XP taken away down
 to a zero day, and a rules change that re-derives the active tickets' metrics before they pass, every table equals
 the view that derives it from the histories, a rebuild changes nothing, and every endpoint's figures equal a
@@ -329,10 +329,10 @@ def test_emptied_histories_empty_the_read_models():
     assert quarters() == 0
 
 
-def test_the_ticket_quarters_follow_flag_changes_deletions_and_moves(history, monkeypatch):
-    """A ticket counts in its creation's quarter hour under its flag now, while it is not deleted: a flag changed, a
-    ticket deleted and a creation instant moved (written past the services, as a bulk fix would) leave no drift,
-    and the tickets' per-day figures read from the quarters equal those read from the histories."""
+def test_the_tickets_figures_read_from_the_quarters_equal_those_read_from_the_histories(history, monkeypatch):
+    """After a flag changed, a ticket deleted and a creation instant moved (written past the services, as a bulk fix
+    would): no drift, and the tickets' per-day figures with the QC decisions read from the quarter hours equal
+    those read from the history, the tickets created counted by their flag now while they are not deleted."""
     from datetime import date
 
     from apps.analytics import tickets
