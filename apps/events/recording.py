@@ -56,8 +56,18 @@ def command_in_flight() -> CommandInFlight | None:
 
 def record_events(events: Iterable[NewEvent]) -> list[Event]:
     """Append the events in one INSERT, positions in the order given. Returns the saved rows."""
+    rows = event_rows(events)
+    if rows:
+        Event.objects.bulk_create(rows)
+        events_inserted()
+    return rows
+
+
+def event_rows(events: Iterable[NewEvent]) -> list[Event]:
+    """The rows `record_events` inserts, unsaved, for a writer that inserts them in a statement of its own
+    (apps/common/one_statement.py); it calls `events_inserted` once they are in."""
     command = command_in_flight()
-    rows = [
+    return [
         Event(
             type=event.type,
             occurred_at=event.occurred_at,
@@ -69,10 +79,11 @@ def record_events(events: Iterable[NewEvent]) -> list[Event]:
         )
         for event in events
     ]
-    if rows:
-        Event.objects.bulk_create(rows)
-        _after_commit_once()
-    return rows
+
+
+def events_inserted() -> None:
+    """What follows any insert of event rows: readers and webhook dispatch are told after commit."""
+    _after_commit_once()
 
 
 def record_event(event: NewEvent) -> Event:

@@ -2,7 +2,7 @@
 inventory item → ticket → technician (user row) → work session.
 """
 
-from django.db.models import OuterRef
+from django.db.models import OuterRef, Subquery
 
 from apps.accounts.models import User
 from apps.common.errors import DomainError, ErrorCode
@@ -39,11 +39,17 @@ def lock_open_session_for_technician(technician_id: int) -> WorkSession | None:
     return WorkSession.domain.open_for_technician(technician_id).select_for_update().first()
 
 
-def lock_open_session_of_ticket(ticket_id: int) -> WorkSession | None:
-    """The ticket's open session, locked, its history read in the same statement."""
-    sessions = WorkSession.domain.open_for_ticket(ticket_id).select_for_update()
+def lock_open_session_of_ticket(ticket_id: int, **also_read: Subquery) -> WorkSession | None:
+    """The ticket's open session with its technician's row, both locked in one statement in this module's order
+    (PostgreSQL locks them in the order FOR UPDATE OF names them), its history read in the same statement.
+    `also_read`: further expressions read with them, set on the session under their names."""
+    sessions = (
+        WorkSession.domain.open_for_ticket(ticket_id)
+        .select_related("technician")
+        .select_for_update(of=("technician", "self"))
+    )
     history = WorkSessionTransition.domain.history_as_read(OuterRef("pk"))
-    session = sessions.annotate(history_read=history).first()
+    session = sessions.annotate(history_read=history, **also_read).first()
     if session is not None:
         session.adopt_history(session.history_read)
     return session

@@ -26,7 +26,7 @@ from apps.ticket.locking import (
 )
 from apps.ticket.models import REFUSED_BY_GUARD, Guard, SessionStatus, Ticket, WorkSession
 from apps.ticket.outcome import TicketOutcome
-from apps.ticket.selectors import deadline_for_pause
+from apps.ticket.selectors import budget_day_bounds, deadline_for_pause, pause_history_as_read, pauses_from_read
 
 SESSION_FIELDS = ["status", "active_seconds", "auto_resume_at", "ended_at", "updated_at"]
 AUTO_RESUME_REASON = "daily_pause_limit_reached"
@@ -78,11 +78,17 @@ def start_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOu
 
 @transaction.atomic
 def pause_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
-    ticket, session = _lock_open_session(ticket_id, actor, at=at)
+    ticket = _lock_assigned_ticket(ticket_id, actor)
+    config = active_rules().config.work_session
+    day = budget_day_bounds(at, config)
+    # The budget's history is read with the session's lock: nothing else changes it while the ticket is locked
+    # and its session is the technician's one open session, but this session's own auto-resume, applied under
+    # the lock, is taken from the session itself (`pauses_from_read`).
+    session = _lock_own_open_session(ticket, actor, at=at, budget_read=pause_history_as_read(actor.pk, *day))
     if session.status != SessionStatus.RUNNING:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot pause a {session.status} work session")
-    config = active_rules().config.work_session
-    deadline, remaining = deadline_for_pause(technician_id=actor.pk, paused_at=at, config=config)
+    pauses = pauses_from_read(session.budget_read, *day, session=session)
+    deadline, remaining = deadline_for_pause(technician_id=actor.pk, paused_at=at, config=config, pauses=pauses)
     if remaining <= timedelta(0):
         raise DomainError(ErrorCode.PAUSE_BUDGET_EXHAUSTED, "no pause time is left today")
     session.pause(actor=actor, at=at, auto_resume_at=deadline, remaining_seconds=int(remaining.total_seconds()))
@@ -123,21 +129,31 @@ def auto_resume_work_session(*, session_id: int, at: datetime) -> TicketOutcome 
 
 
 def _saved(ticket: Ticket, session: WorkSession) -> TicketOutcome:
-    session.save_with_history(update_fields=SESSION_FIELDS)
+    session.save_change_in_one_statement(update_fields=SESSION_FIELDS)
     return TicketOutcome(ticket, session)
 
 
 def _lock_open_session(ticket_id: int, actor: User, *, at: datetime) -> tuple[Ticket, WorkSession]:
+    ticket = _lock_assigned_ticket(ticket_id, actor)
+    return ticket, _lock_own_open_session(ticket, actor, at=at)
+
+
+def _lock_assigned_ticket(ticket_id: int, actor: User) -> Ticket:
     ticket = lock_ticket(ticket_id, with_part_specs=True)
     ticket.require_assigned_technician(actor)
-    lock_technician(actor.pk)
-    session = lock_open_session_of_ticket(ticket.pk)
+    return ticket
+
+
+def _lock_own_open_session(ticket: Ticket, actor: User, *, at: datetime, **also_read) -> WorkSession:
+    """The ticket's open session, the actor's own, locked with the actor's row (`lock_open_session_of_ticket`);
+    an auto-resume that came due by `at` applied first."""
+    session = lock_open_session_of_ticket(ticket.pk, **also_read)
     if session is None:
         raise DomainError(ErrorCode.NO_OPEN_SESSION, "the ticket has no open work session")
     if session.technician_id != actor.pk:
         raise DomainError(ErrorCode.NOT_ASSIGNED_TECHNICIAN, "only the session's technician controls it")
     apply_due_auto_resume(session, at=at)
-    return ticket, session
+    return session
 
 
 def settle_due_auto_resumes(*, ticket_id: int, at: datetime) -> int:

@@ -302,6 +302,14 @@ def test_a_later_command_first_applies_the_due_resume_at_the_deadline(shop, work
     assert session.active_seconds == Decimal(56 * 60 + 30 * 60)
 
 
+def test_a_pause_after_its_due_resume_counts_the_pause_that_ran_out(shop, working):
+    pause(shop, working, at(10))  # the budget runs out at 10:30
+
+    # The budget's history is read with the session's lock, before the due resume is applied under it.
+    with refused(ErrorCode.PAUSE_BUDGET_EXHAUSTED):
+        pause(shop, working, at(11))
+
+
 def test_auto_resume_does_nothing_before_the_deadline(shop, working):
     session = pause(shop, working, at(10))
 

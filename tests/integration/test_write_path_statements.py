@@ -20,9 +20,9 @@ from tests.support.factories import spec
 # cheaper.
 STATEMENT_BUDGET = {
     "ticket.start": 15,
-    "work_session.pause": 12,
-    "work_session.resume": 11,
-    "work_session.stop": 11,
+    "work_session.pause": 8,
+    "work_session.resume": 8,
+    "work_session.stop": 8,
     "ticket.to_waiting_qc": 10,
     "ticket.qc_pass": 13,
 }
