@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connection
 from django.db.models import Field, Model, Q
 from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.transaction import TransactionManagementError
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,13 @@ class Insert:
 
 
 def save_in_one_statement(*writes: Update | Insert) -> None:
-    """Apply the writes in one statement, in the order given; each affects exactly one row. Triggers fire as for
-    the writes one by one (statement triggers too: each CTE is an INSERT or UPDATE statement of its own)."""
+    """Apply the writes in one statement; each affects exactly one row. Every trigger fires (statement triggers
+    too: each CTE is an INSERT or UPDATE statement of its own), but PostgreSQL runs the CTEs in no set order and
+    with one snapshot: none may depend on another's row (two history rows of one parent would meet the
+    `*_in_order` trigger in either order). Only inside a transaction: an UPDATE that matches nothing raises here,
+    and the INSERTs beside it must roll back with it."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("save_in_one_statement needs a transaction to roll back a failed write")
     parts = [_sql(write) for write in writes]
     ctes = ", ".join(f"w{n} AS ({sql})" for n, (sql, _, _) in enumerate(parts))
     names = ", ".join(f"w{n}" for n in range(len(parts)))

@@ -21,7 +21,7 @@ def event_data(event: Event) -> dict:
     }
 
 
-def _utc_text(column: str) -> str:
+def utc_text_sql(column: str) -> str:
     """SQL for `isoformat_utc(column)`: microseconds only when there are some, as Python's isoformat writes them."""
     utc = f"({column} AT TIME ZONE 'UTC')"
     return (
@@ -34,6 +34,6 @@ def _utc_text(column: str) -> str:
 # PostgreSQL writes them faster than Python can parse `data` and dump it again.
 EVENT_JSON = f"""json_build_object(
     'position', position, 'id', id, 'type', type,
-    'occurred_at', {_utc_text("occurred_at")}, 'recorded_at', {_utc_text("recorded_at")},
+    'occurred_at', {utc_text_sql("occurred_at")}, 'recorded_at', {utc_text_sql("recorded_at")},
     'ticket_id', ticket_id, 'technician_id', technician_id, 'actor_id', actor_id, 'command_id', command_id,
     'data', data)"""

@@ -136,6 +136,8 @@ class HistoryMixin:
         from apps.events import payloads, recording  # they build on this module's models
 
         pending = self._take_pending_history()
+        if len(pending) != 1:  # two rows of one history in one statement would meet its order trigger in any order
+            raise ValueError(f"one history row per statement, not {len(pending)}")
         events = recording.event_rows(payloads.history_event(self, row) for row in pending)
         save_in_one_statement(Update(self, update_fields), *map(Insert, pending), *map(Insert, events))
         recording.events_inserted()

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from apps.events.payloads import metrics_recomputed
-from apps.events.recording import record_events
+from apps.events.payloads import metrics_recomputed_sql
+from apps.events.recording import events_inserted
 from apps.rules.config import WorkSessionConfig
 from apps.rules.selectors import active_rules
 from apps.ticket.followups import schedule_auto_resume
@@ -72,8 +72,10 @@ FOR NO KEY UPDATE
 """
 
 # Runs after LOCK_BATCH_SQL in the same transaction, so it never waits on a row: a row UPDATE ... FROM waited for
-# would be re-checked against the subquery's older specs (READ COMMITTED).
-RECOMPUTE_BATCH_SQL = """
+# would be re-checked against the subquery's older specs (READ COMMITTED). Each ticket it moves gets its event in the
+# same statement.
+RECOMPUTE_BATCH_SQL = f"""
+WITH moved AS (
 UPDATE ticket AS t
 SET total_duration = s.total,
     flag_minutes = s.total,
@@ -99,6 +101,8 @@ WHERE t.id = s.id
       (s.total, s.total, CEIL(s.total::numeric / %(divisor)s)::integer,
        CASE WHEN s.total <= %(green_max)s THEN 'green' WHEN s.total <= %(yellow_max)s THEN 'yellow' ELSE 'red' END)
 RETURNING t.*
+)
+{metrics_recomputed_sql("moved")}
 """
 
 
@@ -107,7 +111,7 @@ def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, pr
 
     Set-based (one UPDATE per batch) and safe beside live commands: each batch first locks its not-done tickets in
     id order, waiting for any command holding one, then derives from the specs as committed; `done` and manual
-    tickets are never written. Each ticket it moves gets a `ticket.metrics_recomputed` event (one INSERT per batch).
+    tickets are never written. Each ticket it moves gets a `ticket.metrics_recomputed` event, in the batch's statement.
     A command that ran under the old rules is corrected by the batch that follows it.
     Returns rows changed.
     """
@@ -124,9 +128,11 @@ def recompute_auto_metrics(*, xp_rules, at: datetime, batch_size: int = 5000, pr
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(LOCK_BATCH_SQL, batch)
-            moved = list(Ticket.objects.raw(RECOMPUTE_BATCH_SQL, batch))
-            record_events(metrics_recomputed(ticket) for ticket in sorted(moved, key=lambda ticket: ticket.pk))
-            changed += len(moved)
+                cursor.execute(RECOMPUTE_BATCH_SQL, batch)
+                moved = cursor.rowcount
+            if moved:
+                events_inserted()
+            changed += moved
         after += batch_size
         if progress is not None:
             progress(min(after, top), top)

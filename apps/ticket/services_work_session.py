@@ -81,9 +81,11 @@ def pause_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOu
     ticket = _lock_assigned_ticket(ticket_id, actor)
     config = active_rules().config.work_session
     day = budget_day_bounds(at, config)
-    # The budget's history is read with the session's lock: nothing else changes it while the ticket is locked
-    # and its session is the technician's one open session, but this session's own auto-resume, applied under
-    # the lock, is taken from the session itself (`pauses_from_read`).
+    # The budget's history is read with the session's lock, by that statement's snapshot (taken before any wait
+    # for the locks). Nothing can change it meanwhile: every writer of a session's history locks its ticket
+    # first (this one is locked), and the technician's other sessions are stopped (one open session per
+    # technician, a unique index), so they never change again. This session's own auto-resume, applied under the
+    # lock, is taken from the session itself (`pauses_from_read`).
     session = _lock_own_open_session(ticket, actor, at=at, budget_read=pause_history_as_read(actor.pk, *day))
     if session.status != SessionStatus.RUNNING:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot pause a {session.status} work session")

@@ -12,14 +12,16 @@ from apps.commands.processing import drain_lane, mark_failed
 from apps.common.append_only import AppendOnlyError
 from apps.events import recording
 from apps.events.models import Event
+from apps.events.payloads import metrics_recomputed
 from apps.events.retention import prune_expired_events
 from apps.rules.config import parse_config
 from apps.rules.services import change_rules
-from apps.ticket.models import TicketTransition, WorkSessionTransition
+from apps.ticket.models import Ticket, TicketTransition, WorkSessionTransition
 from apps.ticket.services_rules_change import recompute_auto_metrics
 from apps.xp.models import XpEntry
 from tests.integration.test_database_guards import refused_as_append_only, sql
-from tests.support.builders import pending_command
+from tests.support.builders import pending_command, workplace
+from tests.support.clock import utc
 
 pytestmark = pytest.mark.django_db
 
@@ -141,6 +143,33 @@ def test_a_rules_change_and_the_metrics_it_moves_are_events(shop):
     assert recomputed.ticket_id == moved.pk and recomputed.occurred_at == version.created_at
     assert recomputed.data["ticket"]["xp_amount"] == 9
     assert recomputed.data["from_status"] == recomputed.data["to_status"] == "assigned"
+
+
+def test_postgresql_writes_the_metrics_recomputed_event_as_the_python_form_does(shop):
+    """The recompute writes its events in SQL (`metrics_recomputed_sql`): each must equal `metrics_recomputed` of
+    the ticket as it then stands, every field, instants with and without microseconds and null ones alike."""
+    whole_second = shop.assigned(minutes=(25, 20))
+    Ticket.objects.filter(pk=whole_second.pk).update(created_at=utc(2026, 11, 26, 9))  # no microseconds
+    item, parts = workplace()
+    started = shop.started(minutes=(30,), item=item, parts=parts).ticket
+    item, parts = workplace()
+    fresh = shop.create(minutes=(5, 5), item=item, parts=parts)  # approved_at, assigned_at, started_at: null
+    version = change_rules(config={"ticket_xp": {"base_divisor": 4}}, reason="richer XP", changed_by=shop.admin)
+    xp_rules = parse_config(version.config).ticket_xp
+    assert recompute_auto_metrics(xp_rules=xp_rules, at=version.created_at) == 3
+
+    recomputed = events(type="ticket.metrics_recomputed")
+    assert [event.ticket_id for event in recomputed] == sorted([whole_second.pk, started.pk, fresh.pk])
+    for event in recomputed:
+        expected = metrics_recomputed(Ticket.objects.get(pk=event.ticket_id))
+        assert (event.type, event.occurred_at, event.technician_id, event.actor_id, event.command_id) == (
+            expected.type,
+            expected.occurred_at,
+            expected.technician_id,
+            None,
+            None,
+        )
+        assert event.data == expected.data
 
 
 def test_the_orm_refuses_to_change_or_delete_events(shop):
