@@ -12,9 +12,8 @@ a time, in position order. Two things enforce it:
 Retries are data: a failed attempt sets `next_attempt_at`; beat's sweep sends a task for every due head. A task
 message is only a hint: lost, duplicated or early, the row decides.
 
-Cost: the dispatch a commit asks for attempts the due heads itself for a while (`deliver_due`), and a delivery's
-attempt goes on with the next heads of its key (`deliver_in_order`), so a burst of events costs one task, not one
-per event, and each attempt two statements in one transaction: the locked read (head check, key lock,
+Cost: a delivery's task goes on with the next heads of its key itself (`deliver_in_order`), so a ticket's run of
+events costs one task, and each attempt two statements in one transaction: the locked read (head check, key lock,
 event and clock folded in) and the write (attempt row and delivery state in one statement).
 """
 
@@ -78,31 +77,6 @@ def send_due(*, webhook_id: int | None = None, order_key: str | None = None, lim
         if ids:
             on_commit(lambda: _send(ids))
     return len(ids)
-
-
-def deliver_due(*, budget_seconds: float = KEY_BUDGET_SECONDS, limit: int = SEND_BATCH) -> tuple[int, int]:
-    """Claim the due heads not sent lately (as `send_due` does) and attempt them here, each with its key's run
-    (`deliver_in_order`), while `budget_seconds` last; a task for each one left. Returns (attempted here, tasks
-    sent).
-
-    Why here: commands usually leave one head due per ticket, so the dispatch a commit asks for would otherwise
-    send a task per event, and a task of its own (the message, its receipt and ack, the worker's events) cost the
-    worker about what the attempt itself does (BENCHMARKS.md, webhook cost). The claim commits first: a worker killed midway
-    leaves the rest claimed, and the sweep sends them after WEBHOOK_RESEND_AFTER_SECONDS, as for a lost message."""
-    with transaction.atomic():
-        ids = claim_due_heads(limit=limit)
-    deadline = time.monotonic() + budget_seconds
-    for done, delivery_id in enumerate(ids):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            _send(ids[done:])
-            return done, len(ids) - done
-        try:
-            deliver_in_order(delivery_id, budget_seconds=left)
-        except Exception:
-            _send(ids[done + 1 :])  # the rest still go (the failed one is retried by the sweep)
-            raise
-    return len(ids), 0
 
 
 def claim_due_heads(*, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH):

@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 
 from apps.common.tasks import TaskName
-from apps.webhooks.delivery import deliver_due, deliver_in_order
+from apps.webhooks.delivery import deliver_in_order, send_due
 from apps.webhooks.dispatch import dispatch_all
 from apps.webhooks.kick import forget_queued
 
@@ -30,8 +30,7 @@ def dispatch_webhooks() -> int:
 
 @shared_task(name=TaskName.SWEEP_WEBHOOKS, ignore_result=True, send_events=False)
 def sweep_webhooks() -> int:
-    """Create the deliveries of newly recorded events, then attempt every due head not sent lately, here while the
-    budget lasts and by a task of its own after (`deliver_due`).
+    """Create the deliveries of newly recorded events, then send a task for every due head not sent lately.
 
     The guarantee behind every task message: a lost message, a killed worker or a flushed Redis only delays a
     delivery until the next sweep after WEBHOOK_RESEND_AFTER_SECONDS. Any number may run at once.
@@ -40,11 +39,9 @@ def sweep_webhooks() -> int:
 
 
 def _dispatch_and_send(message: str) -> int:
-    """Create the new deliveries, then attempt the due heads here for up to KEY_BUDGET_SECONDS (a task each for
-    those left: `deliver_due`). Returns how many heads were attempted or sent."""
     created = dispatch_all()
-    attempted, sent = deliver_due()
-    if created or attempted or sent:
+    sent = send_due()
+    if created or sent:
         # Not `created`: LogRecord has an attribute of that name, and logging refuses to overwrite it.
-        logger.info(message, extra={"deliveries_created": created, "attempted": attempted, "tasks_sent": sent})
-    return attempted + sent
+        logger.info(message, extra={"deliveries_created": created, "tasks_sent": sent})
+    return sent

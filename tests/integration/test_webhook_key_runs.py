@@ -1,8 +1,7 @@
-"""The dispatch a commit asks for attempts the due heads itself (`deliver_due`), and each attempt goes on with its
-key's run of due deliveries (apps/webhooks/delivery.py `deliver_in_order`): no task and no claim per delivery, and
-still one attempt in flight per key, in position order. A run stops where the order says it must (a retry
-scheduled), leaves other keys to their own runs, and hands a key that outlasts its budget to a task of its own. A
-real receiver on loopback; events recorded as `record_events` records them."""
+"""One delivery task sends its key's run of due deliveries in order (apps/webhooks/delivery.py `deliver_in_order`):
+no task and no claim per delivery, and still one attempt in flight per key, in position order. It stops where the
+order says it must (a retry scheduled), leaves other keys to their own tasks, and hands a key that outlasts its
+budget to a task of its own. A real receiver on loopback; events recorded as `record_events` records them."""
 
 import pytest
 from django.db import connection, transaction
@@ -11,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.common.time import utc_now
 from apps.events.models import EventType
 from apps.events.recording import NewEvent, record_events
-from apps.webhooks.delivery import attempt_head, deliver_due, deliver_in_order
+from apps.webhooks.delivery import attempt_head, deliver_in_order
 from apps.webhooks.dispatch import dispatch_all
 from apps.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from apps.webhooks.signing import new_secret
@@ -136,30 +135,3 @@ def test_a_delivery_not_due_or_not_the_head_starts_no_run(receiver):
     WebhookDelivery.objects.filter(pk=first.pk).update(next_attempt_at=utc_now().replace(year=2100))
     assert deliver_in_order(first.pk) == []  # not due
     assert receiver.received() == []
-
-
-def test_the_dispatch_attempts_every_due_head_itself_each_key_in_position_order(receiver):
-    webhook_for(receiver)
-    record(-1, -2, -1, -3, -2)
-
-    assert deliver_due(budget_seconds=30) == (3, 0)  # three heads, each with its key's run: no task sent
-
-    assert WebhookDelivery.objects.exclude(status=DeliveryStatus.DELIVERED).count() == 0
-    sent = [(d.event["ticket_id"], d.event["data"]["n"]) for d in receiver.received()]
-    for ticket in (-1, -2, -3):
-        of_ticket = [n for t, n in sent if t == ticket]
-        assert of_ticket == sorted(of_ticket)
-    assert sorted(n for _, n in sent) == [0, 1, 2, 3, 4]
-
-
-def test_the_heads_left_when_the_dispatch_s_budget_is_spent_get_a_task_each(receiver):
-    webhook_for(receiver)
-    record(-1, -2, -3)
-
-    assert deliver_due(budget_seconds=0) == (0, 3)
-
-    assert receiver.received() == []
-    heads = WebhookDelivery.objects.all()
-    assert {d.status for d in heads} == {DeliveryStatus.PENDING}
-    assert all(d.enqueued_at is not None for d in heads)  # claimed as the sweep claims: a task each
-    assert deliver_due(budget_seconds=30) == (0, 0)  # claimed lately: not claimed again
