@@ -122,25 +122,24 @@ class HistoryMixin:
 
     def save_with_history(self, *, update_fields: list[str] | None = None) -> list:
         """Save the aggregate, then the history rows its transition methods appended, then their events.
-        Returns those rows."""
-        self.save(update_fields=update_fields) if update_fields else self.save()
-        pending = self._take_pending_history()
-        for row in pending:
-            row.save()
-        self.record_history_events(pending)
-        return pending
+        Returns those rows.
 
-    def save_change_in_one_statement(self, *, update_fields: list[str]) -> list:
-        """`save_with_history` of a change to a saved aggregate, its UPDATE, history rows and their events written
-        as one statement (a round trip, not three, on the session commands' path). Returns the history rows."""
+        A change to a saved aggregate with one history row — every transition a command makes — goes as one
+        statement: the UPDATE, the row and its event as data-modifying CTEs (`save_in_one_statement`), a round trip
+        instead of three. PostgreSQL runs those in no set order, so anything else (a new aggregate, several rows of
+        one history, which its order trigger must meet in order) is written a statement at a time."""
         from apps.events import payloads, recording  # they build on this module's models
 
         pending = self._take_pending_history()
-        if len(pending) != 1:  # two rows of one history in one statement would meet its order trigger in any order
-            raise ValueError(f"one history row per statement, not {len(pending)}")
-        events = recording.event_rows(payloads.history_event(self, row) for row in pending)
-        save_in_one_statement(Update(self, update_fields), *map(Insert, pending), *map(Insert, events))
-        recording.events_inserted()
+        if update_fields and not self._state.adding and len(pending) == 1:
+            events = recording.event_rows(payloads.history_event(self, row) for row in pending)
+            save_in_one_statement(Update(self, update_fields), *map(Insert, pending), *map(Insert, events))
+            recording.events_inserted()
+            return pending
+        self.save(update_fields=update_fields) if update_fields else self.save()
+        for row in pending:
+            row.save()
+        self.record_history_events(pending)
         return pending
 
     def _take_pending_history(self) -> list:

@@ -131,7 +131,7 @@ def auto_resume_work_session(*, session_id: int, at: datetime) -> TicketOutcome 
 
 
 def _saved(ticket: Ticket, session: WorkSession) -> TicketOutcome:
-    session.save_change_in_one_statement(update_fields=SESSION_FIELDS)
+    session.save_with_history(update_fields=SESSION_FIELDS)
     return TicketOutcome(ticket, session)
 
 
