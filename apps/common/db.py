@@ -52,9 +52,12 @@ def concrete_fields(model: type[Model]) -> tuple[Field, ...]:
 def model_from_row(model: type[Model], fields: Sequence[Field], values: Sequence):
     """An instance as the ORM would load it from a raw row's `values` for `fields` (each value through its
     field's converters: JSON, for one). Fields left out are deferred, as with `.only()`."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        converted.append(value)
+    converted = [as_loaded(field, value) for field, value in zip(fields, values, strict=True)]
     return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def as_loaded(field: Field, value):
+    """A raw column value as the ORM loads it into `field`: through the field's converters (JSON, for one)."""
+    for converter in field.get_db_converters(connection):
+        value = converter(value, field, connection)
+    return value

@@ -14,6 +14,8 @@ from django.db.models import Field, Model, Q
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
 
+from apps.common.db import as_loaded
+
 
 @dataclass(frozen=True)
 class Update:
@@ -75,7 +77,5 @@ def _sql(write: Update | Insert) -> tuple[str, tuple, list[Field]]:
 
 def _adopt(instance: Model, fields: list[Field], values: list) -> None:
     for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        setattr(instance, field.attname, value)
+        setattr(instance, field.attname, as_loaded(field, value))
     instance._state.adding, instance._state.db = False, connection.alias

@@ -81,17 +81,13 @@ def event_rows(events: Iterable[NewEvent]) -> list[Event]:
     ]
 
 
-def events_inserted() -> None:
-    """What follows any insert of event rows: readers and webhook dispatch are told after commit."""
-    _after_commit_once()
-
-
 def record_event(event: NewEvent) -> Event:
     return record_events([event])[0]
 
 
-def _after_commit_once() -> None:
-    """One callback per transaction, however many events it records (waiters re-read on any message, a dispatch
+def events_inserted() -> None:
+    """After any insert of event rows: readers and webhook dispatch are told once the transaction commits. One
+    callback per transaction, however many events it records (waiters re-read on any message, a dispatch
     reads every webhook's backlog). A callback registered in a savepoint that rolls back is dropped with it, so a
     later event registers anew."""
     pending = transaction.get_connection().run_on_commit
