@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
 
-from apps.commands.dispatch import forget_queued, send_lane_rollback_unsafe
+from apps.commands.dispatch import QUEUED_FLAG_SECONDS, forget_queued, lanes_queued, send_lane_rollback_unsafe
 from apps.commands.models import Command
 from apps.commands.processing import drain_lane, mark_failed
 from apps.common import time as clock
@@ -21,6 +21,11 @@ logger = logging.getLogger("ticketflow.workers")
 
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.RedisError, BrokerError)
 MAX_NUDGE_INTERVAL = 30  # seconds: however long a lane has waited, a stranded one is re-sent this often
+# A lane whose message is still queued (its flag is up) is left alone this long: a backlog is not a loss. The flag
+# can outlive its message only when a worker dies holding the message unstarted, or a web process between flag and
+# publish; such a lane is then re-sent after this long instead of after the stale window.
+QUEUED_TRUSTED_SECONDS = MAX_NUDGE_INTERVAL
+assert QUEUED_TRUSTED_SECONDS <= QUEUED_FLAG_SECONDS  # past the flag's own life there is nothing left to trust
 
 
 @shared_task(name=TaskName.PROCESS_LANE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -54,8 +59,11 @@ def sweep_stale_commands() -> int:
     now = clock.database_now()  # the clock submitted_at was read from
     stale_after = settings.COMMAND_STALE_AFTER_SECONDS
     lanes = list(Command.objects.stale_lanes(now - timedelta(seconds=stale_after))[:1000])
+    queued = lanes_queued([lane for lane, oldest in lanes if now - oldest < timedelta(seconds=QUEUED_TRUSTED_SECONDS)])
     sent = 0
     for lane, oldest in lanes:
+        if lane in queued:
+            continue  # its message waits in the queue, behind a backlog: another one would only lengthen it
         # A lane is re-nudged only after it has waited as long again (up to a cap): a lost message is re-sent as
         # soon as it goes stale, while a lane merely queued behind a backlog gets a few duplicates, not one every
         # stale window that would feed the very backlog it waits behind.

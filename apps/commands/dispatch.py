@@ -68,3 +68,14 @@ def forget_queued(lane: str) -> None:
 
 def queued_flag(lane: str) -> str:
     return f"lane-queued:{lane}"
+
+
+def lanes_queued(lanes: list[str]) -> set[str]:
+    """Those of `lanes` whose message is queued and not yet started (their flag is up), in one round trip to Redis."""
+    if not lanes:
+        return set()
+    flags = {queued_flag(lane): lane for lane in lanes}
+    try:
+        return {flags[key] for key in cache.get_many(list(flags))}
+    except redis.RedisError:
+        return set()  # without the flags every stale lane looks lost, as it may well be

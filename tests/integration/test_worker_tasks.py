@@ -3,7 +3,8 @@ database connection between tasks (config/celery.py).
 
 The sweep re-sends a lane as soon as it goes stale, then waits as long again as the lane already has, up to a cap:
 under a backlog every pending lane is "stale" without being lost, and a nudge every stale window would flood the
-queue with duplicates the workers drain before the real backlog.
+queue with duplicates the workers drain before the real backlog. A lane whose message is known to wait in the queue
+(its "queued" flag is up: apps/commands/dispatch.py) is not sent again at all for QUEUED_TRUSTED_SECONDS.
 
 A worker task reuses the database connection of the task before it, as a web request does (Celery's Django fixup
 would close it around every task and pay for a new PostgreSQL backend each time); only a broken or too old one
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from apps.commands.dispatch import queued_flag
 from apps.common.time import utc_now
 from config.celery import app
 from tests.support.builders import pending_command
@@ -64,6 +66,26 @@ def test_a_lane_is_nudged_once_it_is_stale_and_then_after_as_long_again_as_it_wa
 
     command_tasks.sweep_stale_commands()
     assert len(sent) == 3  # nothing is nudged twice within its window
+
+
+@pytest.mark.django_db
+def test_a_lane_whose_message_waits_in_the_queue_is_left_alone_until_the_flag_is_no_longer_trusted(sent):
+    backlogged, lost, flagged_long_ago = (f"ticket:test-{uuid.uuid4().hex}" for _ in range(3))
+    pending(backlogged, age_seconds=settings.COMMAND_STALE_AFTER_SECONDS + 5)
+    pending(lost, age_seconds=settings.COMMAND_STALE_AFTER_SECONDS + 5)
+    pending(flagged_long_ago, age_seconds=command_tasks.QUEUED_TRUSTED_SECONDS + 5)
+    for lane in (backlogged, flagged_long_ago):
+        cache.set(queued_flag(lane), 1, timeout=60)  # what publishing the lane's message leaves
+
+    command_tasks.sweep_stale_commands()
+
+    # The flagged lane within the trusted window has a message queued; the others may have lost theirs.
+    assert sorted(sent) == sorted([lost, flagged_long_ago])
+
+    cache.delete(queued_flag(backlogged))  # a worker started its drain, which then died
+    cache.delete(f"sweep:lane:{backlogged}")
+    command_tasks.sweep_stale_commands()
+    assert sent.count(backlogged) == 1
 
 
 # --- the database connection between tasks ---------------------------------------------------------------------------
