@@ -26,7 +26,7 @@ from apps.ticket.locking import (
 )
 from apps.ticket.models import REFUSED_BY_GUARD, Guard, SessionStatus, Ticket, WorkSession
 from apps.ticket.outcome import TicketOutcome
-from apps.ticket.selectors import budget_day_bounds, deadline_for_pause, pause_history_as_read, pauses_from_read
+from apps.ticket.selectors import budget_day_bounds, deadline_for_pause, pauses_from_read
 
 SESSION_FIELDS = ["status", "active_seconds", "auto_resume_at", "ended_at", "updated_at"]
 AUTO_RESUME_REASON = "daily_pause_limit_reached"
@@ -86,7 +86,7 @@ def pause_work_session(*, ticket_id: int, actor: User, at: datetime) -> TicketOu
     # first (this one is locked), and the technician's other sessions are stopped (one open session per
     # technician, a unique index), so they never change again. This session's own auto-resume, applied under the
     # lock, is taken from the session itself (`pauses_from_read`).
-    session = _lock_own_open_session(ticket, actor, at=at, budget_read=pause_history_as_read(actor.pk, *day))
+    session = _lock_own_open_session(ticket, actor, at=at, budget_of=(actor.pk, *day))
     if session.status != SessionStatus.RUNNING:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"cannot pause a {session.status} work session")
     pauses = pauses_from_read(session.budget_read, *day, session=session)
@@ -146,10 +146,12 @@ def _lock_assigned_ticket(ticket_id: int, actor: User) -> Ticket:
     return ticket
 
 
-def _lock_own_open_session(ticket: Ticket, actor: User, *, at: datetime, **also_read) -> WorkSession:
-    """The ticket's open session, the actor's own, locked with the actor's row (`lock_open_session_of_ticket`);
-    an auto-resume that came due by `at` applied first."""
-    session = lock_open_session_of_ticket(ticket.pk, **also_read)
+def _lock_own_open_session(
+    ticket: Ticket, actor: User, *, at: datetime, budget_of: tuple[int, datetime, datetime] | None = None
+) -> WorkSession:
+    """The ticket's open session, the actor's own, locked with the actor's row (`lock_open_session_of_ticket`,
+    which takes `budget_of`); an auto-resume that came due by `at` applied first."""
+    session = lock_open_session_of_ticket(ticket.pk, budget_of=budget_of)
     if session is None:
         raise DomainError(ErrorCode.NO_OPEN_SESSION, "the ticket has no open work session")
     if session.technician_id != actor.pk:
