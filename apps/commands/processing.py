@@ -18,6 +18,7 @@ from apps.commands.registry import REGISTRY
 from apps.common.db import refusal_for
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_command_finished
+from apps.common.one_statement import Update, save_in_one_statement
 from apps.common.request_id import request_id_bound
 from apps.events.models import EventType
 from apps.events.payloads import command_finished
@@ -72,7 +73,7 @@ def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, b
             _apply(command, now=now)
             if command.status == CommandStatus.REJECTED:
                 record_event(command_finished(command, EventType.COMMAND_REJECTED, at=command.effective_at))
-        command.save(update_fields=[*OUTCOME_FIELDS, "attempts"])
+        save_in_one_statement(Update(command, [*OUTCOME_FIELDS, "attempts"]))  # `save`, its SQL composed once
         transaction.on_commit(lambda: announce_finished(command.id))
     _log_outcome(command, now)
     return command, len(oldest_two) > 1

@@ -4,6 +4,11 @@ columns the database fills in returned and set on the instance). One round trip 
 write path's hottest changes (issue 17).
 
 Unlike `save`, no pre_save/post_save signal is sent: use it for models nothing listens to.
+
+Each write's SQL depends only on its shape (the model, the fields, which values are NULL or expressions), so it is
+composed by the ORM once per shape and remembered; later writes of that shape prepare only their values, the way
+the compilers do (`Field.pre_save`, `get_db_prep_save`). The first write of a shape checks that those values are
+the compiler's own; a shape where they are not is composed by the ORM every time.
 """
 
 from collections.abc import Sequence
@@ -55,24 +60,73 @@ def save_in_one_statement(*writes: Update | Insert) -> None:
         _adopt(write.instance, returning, [next(values) for _ in returning])
 
 
+_UNCACHEABLE = ""  # a shape whose values the compiler prepares otherwise than `_prepared` does
+_sql_by_shape: dict[tuple, str] = {}
+
+
 def _sql(write: Update | Insert) -> tuple[str, tuple, list[Field]]:
     """(SQL, params, the fields it returns) of one write, as `Model._save_table` composes it."""
     instance, meta = write.instance, write.instance._meta
-    if isinstance(write, Update):
-        fields = [meta.get_field(name) for name in write.fields]
+    adding = isinstance(write, Insert)
+    if adding:
+        fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+        returning = meta.db_returning_fields
+    else:
+        fields, returning = [meta.get_field(name) for name in write.fields], [meta.pk]
+    values = [field.pre_save(instance, adding) for field in fields]  # once: pre_save may stamp the instance
+    prepared = [_prepared(field, value) for field, value in zip(fields, values, strict=True)]
+    shape = (type(instance), adding, tuple(fields), tuple(_kind(value) for value in prepared))
+    # An UPDATE writes `= NULL` for None, an INSERT a parameter (the compilers' ways).
+    bound = ("param", "null") if adding else ("param",)
+    params = tuple(value for value in prepared if _kind(value) in bound) + (() if adding else (instance.pk,))
+    sql = _sql_by_shape.get(shape)
+    if sql:
+        return sql, params, returning
+    sql, composed = _composed(instance, fields, values, returning, adding=adding)
+    if shape not in _sql_by_shape:
+        _sql_by_shape[shape] = sql if _same_params(params, composed) else _UNCACHEABLE
+    return sql, composed, returning
+
+
+def _composed(instance: Model, fields: list[Field], values: list, returning: list[Field], *, adding: bool):
+    """What the ORM's compilers make of the write (`values` already through `pre_save`)."""
+    if not adding:
         query = UpdateQuery(type(instance))
-        query.add_update_fields([(field, None, field.pre_save(instance, False)) for field in fields])
+        query.add_update_fields([(field, None, value) for field, value in zip(fields, values, strict=True)])
         query.add_q(Q(pk=instance.pk))
         sql, params = query.get_compiler(connection=connection).as_sql()
-        return f"{sql} RETURNING {connection.ops.quote_name(meta.pk.column)}", tuple(params), [meta.pk]
-    fields = [field for field in meta.local_concrete_fields if not field.generated and field is not meta.auto_field]
-    returning = meta.db_returning_fields
+        return f"{sql} RETURNING {connection.ops.quote_name(instance._meta.pk.column)}", tuple(params)
     query = InsertQuery(type(instance))
     query.insert_values(fields, [instance])
     compiler = query.get_compiler(connection=connection)
     compiler.returning_fields = returning
+    compiler.pre_save_val = lambda field, obj: values[fields.index(field)]  # pre_save has run
     ((sql, params),) = compiler.as_sql()
-    return sql, tuple(params), returning
+    return sql, tuple(params)
+
+
+def _prepared(field: Field, value):
+    if hasattr(value, "resolve_expression"):
+        return value  # composed into the SQL (DEFAULT, for one): the shape tells
+    if hasattr(value, "prepare_database_save") and field.remote_field:
+        value = value.prepare_database_save(field)
+    return field.get_db_prep_save(value, connection=connection)
+
+
+def _kind(prepared) -> str:
+    if hasattr(prepared, "resolve_expression") or hasattr(prepared, "as_sql"):
+        return "expression"
+    return "null" if prepared is None else "param"
+
+
+def _same_params(ours: tuple, composed: tuple) -> bool:
+    """The compiler's params, JSON adapters (compared by what they wrap) included."""
+    if len(ours) != len(composed):
+        return False
+    return all(
+        type(a) is type(b) and (getattr(a, "obj", a) == getattr(b, "obj", b))
+        for a, b in zip(ours, composed, strict=True)
+    )
 
 
 def _adopt(instance: Model, fields: list[Field], values: list) -> None:

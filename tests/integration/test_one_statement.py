@@ -1,0 +1,64 @@
+"""One-statement writes (apps/common/one_statement.py) remember each write shape's SQL and bind only its values.
+
+The SQL is composed by the ORM on a shape's first write, which also checks that the values prepared without the
+compiler are the compiler's own; a shape where they are not is composed every time, and its rows are still right.
+"""
+
+import pytest
+from django.db import transaction
+
+from apps.common import one_statement
+from apps.events.models import Event
+from apps.ticket import services_work_session as sessions
+from apps.ticket.models import WorkSession, WorkSessionTransition
+from tests.support.clock import utc
+
+pytestmark = pytest.mark.django_db
+
+
+def columns(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+def pause_and_resume(shop, ticket, *, minute: int):
+    with transaction.atomic():
+        paused = sessions.pause_work_session(
+            ticket_id=ticket.pk, actor=shop.technician, at=utc(2026, 11, 26, 10, minute)
+        )
+    with transaction.atomic():
+        resumed = sessions.resume_work_session(
+            ticket_id=ticket.pk, actor=shop.technician, at=utc(2026, 11, 26, 10, minute + 1)
+        )
+    return paused.work_session, resumed.work_session
+
+
+def test_a_sessions_writes_are_composed_once_and_store_what_save_would(shop, monkeypatch):
+    monkeypatch.setattr(one_statement, "_sql_by_shape", {})
+    ticket = shop.started().ticket
+    pause_and_resume(shop, ticket, minute=0)
+    shapes = dict(one_statement._sql_by_shape)
+    _, session = pause_and_resume(shop, ticket, minute=10)  # the same shapes again, other values
+
+    assert one_statement._sql_by_shape == shapes  # nothing composed anew
+    written = {model for model, *_ in shapes}
+    assert {WorkSession, WorkSessionTransition, Event} <= written
+    assert all(shapes.values()), "every shape's values were the compiler's own"
+    stored = WorkSession.objects.get(pk=session.pk)
+    assert columns(stored) == columns(session)
+    assert session.status == "running" and session.auto_resume_at is None  # NULL written from the cached UPDATE
+    last = WorkSessionTransition.objects.filter(session=session).order_by("-id").first()
+    assert (last.to_status, last.event_at) == ("running", utc(2026, 11, 26, 10, 11))
+    assert Event.objects.filter(type="work_session.resumed").count() == 2
+
+
+def test_a_shape_whose_values_differ_from_the_compilers_is_composed_every_time(shop, monkeypatch):
+    monkeypatch.setattr(one_statement, "_sql_by_shape", {})
+    prepared = one_statement._prepared
+    monkeypatch.setattr(one_statement, "_prepared", lambda field, value: ("wrong", prepared(field, value)))
+    ticket = shop.started().ticket
+
+    _, session = pause_and_resume(shop, ticket, minute=0)
+
+    assert one_statement._sql_by_shape and not any(one_statement._sql_by_shape.values())
+    assert columns(WorkSession.objects.get(pk=session.pk)) == columns(session)
+    assert WorkSessionTransition.objects.filter(session=session).count() == 3
