@@ -17,6 +17,7 @@ from apps.commands.models import OCCURRED_AT_MAX_AHEAD_SECONDS, Command
 from apps.commands.registry import REGISTRY, CommandType
 from apps.commands.schemas import Payload
 from apps.common.db import constraint_name
+from apps.common.one_statement import Insert, save_in_one_statement
 from apps.common.problems import Problem, validation_problem
 from apps.common.request_id import current_request_id
 from apps.rules.config import validation_errors
@@ -110,7 +111,7 @@ def store_command(
     if occurred_at is not None:
         pressed["occurred_at"] = occurred_at
     with transaction.atomic():
-        command = Command.objects.create(
+        command = Command(
             type=command_type.name,
             payload=payload.model_dump(mode="json"),
             lane=command_type.lane(payload),
@@ -123,6 +124,7 @@ def store_command(
             request_id=request_id,
             **pressed,
         )
+        save_in_one_statement(Insert(command))  # `save`, its SQL composed once per process
         if command.submitted_at - command.occurred_at > timedelta(seconds=settings.COMMAND_MAX_BACKDATE_SECONDS):
             raise _occurred_at_out_of_bounds()  # rolls the insert back
         enqueue_lane(command.lane, queue=queue)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connection
 from django.db.models import Field, Model, Q
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
 
@@ -83,7 +84,7 @@ def _sql(write: Update | Insert) -> tuple[str, tuple, list[Field]]:
     if sql:
         return sql, params, returning
     sql, composed = _composed(instance, fields, values, returning, adding=adding)
-    if shape not in _sql_by_shape:
+    if shape not in _sql_by_shape and "expression" not in shape[-1]:
         _sql_by_shape[shape] = sql if _same_params(params, composed) else _UNCACHEABLE
     return sql, composed, returning
 
@@ -114,6 +115,10 @@ def _prepared(field: Field, value):
 
 
 def _kind(prepared) -> str:
+    """What the value is in the SQL. A database default is `DEFAULT` whatever the field; any other expression is
+    its own SQL (and parameters), so a shape with one is never remembered."""
+    if isinstance(prepared, DatabaseDefault):
+        return "default"
     if hasattr(prepared, "resolve_expression") or hasattr(prepared, "as_sql"):
         return "expression"
     return "null" if prepared is None else "param"

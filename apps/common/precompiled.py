@@ -16,7 +16,6 @@ the read otherwise.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -36,13 +35,16 @@ class PrecompiledRead:
 
     def __init__(self, build: Callable[..., QuerySet]):
         self.build = build
-        self._by_connection: WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = WeakKeyDictionary()
 
     def __call__(self, *args) -> list[Model]:
+        for arg in args:
+            _check_argument(arg)  # what the ORM would refuse, refused here too: only markers' kinds bind safely
         connection = connections[DEFAULT_DB_ALIAS]  # this thread's
-        compiled = self._by_connection.get(connection)
+        # Kept on the connection object, so it lives and dies with it (and with the thread that owns it).
+        compiled_reads = connection.__dict__.setdefault("_precompiled_reads", {})
+        compiled = compiled_reads.get(self)
         if compiled is None:
-            compiled = self._by_connection[connection] = _Compiled.of(self.build, args, connection)
+            compiled = compiled_reads[self] = _Compiled.of(self.build, args, connection)
         return compiled.fetch(args)
 
 
@@ -115,9 +117,14 @@ def _row_model(compiler: SQLCompiler, db: str) -> Callable[[list], Model]:
     return instance
 
 
-def _marker(index: int, arg):
+def _check_argument(arg) -> None:
     if isinstance(arg, bool) or not isinstance(arg, int | datetime):
-        raise TypeError(f"a precompiled read takes ints and datetimes, not {type(arg).__name__}")
+        raise TypeError(f"a precompiled read takes ints and aware datetimes, not {type(arg).__name__}")
+    if isinstance(arg, datetime) and arg.utcoffset() is None:
+        raise TypeError("a precompiled read takes aware datetimes only")
+
+
+def _marker(index: int, arg):
     if isinstance(arg, int):
         return _INT_MARKER_BASE - index
     return _DATETIME_MARKER_BASE + timedelta(microseconds=index + 1)

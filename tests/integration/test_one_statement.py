@@ -6,8 +6,10 @@ compiler are the compiler's own; a shape where they are not is composed every ti
 
 import pytest
 from django.db import transaction
+from django.db.models.functions import Now
 
 from apps.common import one_statement
+from apps.common.one_statement import Update, save_in_one_statement
 from apps.events.models import Event
 from apps.ticket import services_work_session as sessions
 from apps.ticket.models import WorkSession, WorkSessionTransition
@@ -62,3 +64,15 @@ def test_a_shape_whose_values_differ_from_the_compilers_is_composed_every_time(s
     assert one_statement._sql_by_shape and not any(one_statement._sql_by_shape.values())
     assert columns(WorkSession.objects.get(pk=session.pk)) == columns(session)
     assert WorkSessionTransition.objects.filter(session=session).count() == 3
+
+
+def test_a_write_with_an_expression_of_its_own_is_never_remembered(shop, monkeypatch):
+    session = shop.started().work_session
+    monkeypatch.setattr(one_statement, "_sql_by_shape", {})
+    with transaction.atomic():
+        session.updated_at = Now()  # its SQL is the expression's: another write of the shape may hold another one
+        save_in_one_statement(Update(session, ["updated_at"]))
+
+    assert one_statement._sql_by_shape == {}
+    session.refresh_from_db()
+    assert session.updated_at is not None

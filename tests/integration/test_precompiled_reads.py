@@ -5,7 +5,7 @@ to the ORM's own answer for the same queryset, call after call with different ar
 keep a read from being precompiled wrongly.
 """
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from django.db import connection, transaction
@@ -136,7 +136,15 @@ def test_an_argument_that_does_not_reach_the_sql_is_refused(paused_once):
         ignores_its_argument(paused_once.pk)
 
 
-def test_only_ints_and_datetimes_are_bound(paused_once):
+def test_only_ints_and_aware_datetimes_are_bound_on_every_call(shop, paused_once):
     by_name = PrecompiledRead(lambda status: Ticket.domain.filter(status=status)[:1])
     with pytest.raises(TypeError):
         by_name("in_progress")
+    with transaction.atomic():
+        locking.lock_ticket(paused_once.pk)  # composed: later calls are checked all the same
+        with pytest.raises(TypeError):
+            locking.lock_ticket(str(paused_once.pk))
+        with pytest.raises(TypeError):
+            locking.lock_open_session_of_ticket(
+                paused_once.pk, budget_of=(shop.technician.pk, datetime(2026, 11, 26), datetime(2026, 11, 27))
+            )
