@@ -6,8 +6,9 @@ dropped (DDL is transactional in PostgreSQL), or `SET LOCAL session_replication_
 append-only triggers for the transaction (that setting needs a superuser; the test database's user is one).
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -22,7 +23,7 @@ from apps.rules.services import change_rules
 from apps.ticket import services_rules_change as rules_change
 from apps.ticket import services_work_session as sessions
 from apps.ticket import services_workflow as workflow
-from apps.ticket.models import Ticket, TicketTransition, WorkSession, WorkSessionTransition
+from apps.ticket.models import SessionStatus, Ticket, TicketTransition, WorkSession, WorkSessionTransition
 from apps.xp.models import XpEntry
 from tests.support.builders import workplace
 from tests.support.clock import T0
@@ -437,17 +438,31 @@ def paused_now(shop):
     return WorkSession.objects.get(pk=outcome.work_session.pk)
 
 
+def _first_pause_runs_out(paused_at: datetime, limit: timedelta) -> datetime:
+    """When a day's first pause exhausts the budget: at midnight the new day's whole limit takes over.
+
+    Worked out here, not by the product's pause_budget, so that a run near midnight checks the day boundary too.
+    """
+    zone = ZoneInfo(DEFAULT_CONFIG["work_session"]["timezone"])
+    next_day = paused_at.astimezone(zone).date() + timedelta(days=1)
+    midnight = datetime.combine(next_day, time(), tzinfo=zone).astimezone(UTC)
+    return paused_at + limit if paused_at + limit <= midnight else midnight + limit
+
+
 def test_a_deadline_a_rules_change_moved_later_is_fine_and_one_left_behind_is_found(paused_now):
-    paused_at = paused_now.auto_resume_at - timedelta(seconds=1800)
+    (pause,) = [row for row in paused_now.history() if row.to_status == SessionStatus.PAUSED]
+    paused_at = pause.event_at
+    assert paused_now.auto_resume_at == _first_pause_runs_out(paused_at, timedelta(minutes=30))
+    moved_to = _first_pause_runs_out(paused_at, timedelta(hours=1))
     row = _rules(3600)
     assert find_violations(now=utc_now()) == [
         f"pause_deadline: paused work session {paused_now.pk} (paused at {paused_at.isoformat()}) resumes at "
-        f"{paused_now.auto_resume_at.isoformat()}, expected {(paused_at + timedelta(hours=1)).isoformat()}"
+        f"{paused_now.auto_resume_at.isoformat()}, expected {moved_to.isoformat()}"
     ]  # the recompute has not run yet
 
     assert rules_change.recompute_pause_deadlines(changed_at=row.created_at) == 1
 
-    assert WorkSession.objects.get(pk=paused_now.pk).auto_resume_at == paused_at + timedelta(hours=1)
+    assert WorkSession.objects.get(pk=paused_now.pk).auto_resume_at == moved_to
     assert find_violations(now=utc_now()) == []
 
 
