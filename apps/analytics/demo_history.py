@@ -12,7 +12,6 @@ from datetime import date, datetime, time, timedelta
 from django.db import transaction
 
 from apps.accounts.models import User
-from apps.common import time as clock
 from apps.common.errors import DomainError
 from apps.inventory.models import InventoryItem, InventoryItemPart
 from apps.rules.selectors import active_rules
@@ -56,8 +55,10 @@ JOBS = (
 )
 
 
-def local_today() -> date:
-    return pause_budget.local_day_of(clock.database_now(), active_rules().config.work_session.zone)
+def local_day_of(instant: datetime) -> date:
+    """The local day (in the rules' zone) `instant` falls on: pass the live story's first instant, so that the past
+    days end before it and leave the story's own first day (yesterday, just after midnight) its pause budget."""
+    return pause_budget.local_day_of(instant, active_rules().config.work_session.zone)
 
 
 def seed_past_days(users: dict[str, User], *, today: date, warn: Callable[[str], object]) -> list[Ticket]:

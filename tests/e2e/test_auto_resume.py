@@ -13,6 +13,7 @@ from apps.common.tasks import TaskName
 from apps.common.time import isoformat_utc, utc_now
 from apps.ticket.models import WorkSession, WorkSessionTransition
 from tests.support.builders import assigned_tickets
+from tests.support.clock import first_pause_runs_out
 from tests.support.processes import Beat, running, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,7 +69,7 @@ def assert_resumed_at_the_deadline(session_id: int, deadline: datetime):
 def test_a_spent_budget_resumes_the_session_on_time_and_exactly(paused_session, clients):
     ticket_id, session_id, deadline = paused_session()
     paused_at = WorkSessionTransition.objects.get(session_id=session_id, action="paused").event_at
-    assert deadline - paused_at == timedelta(seconds=BUDGET)
+    assert deadline == first_pause_runs_out(paused_at, timedelta(seconds=BUDGET))
 
     running_seen = wait_running(session_id, timeout=BUDGET + 5)
     assert running_seen - deadline <= timedelta(seconds=1)

@@ -7,7 +7,9 @@ import pytest
 from django.core.management import call_command
 
 from apps.accounts.models import User
-from apps.analytics.demo_history import DAYS, local_today
+from apps.analytics.demo_history import DAYS, local_day_of
+from apps.demo.management.commands.seed_demo import STORY_LENGTH
+from tests.support.clock import frozen, nov26
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +21,9 @@ def _demo_mode(settings):
 
 def test_the_demo_technicians_have_worked_each_of_the_last_days(api):
     out = StringIO()
-    call_command("seed_demo", stdout=out, stderr=StringIO())
-    today = local_today()
+    with frozen(nov26(12)) as now:  # a pinned day: the story's first steps fall on yesterday just after midnight
+        call_command("seed_demo", stdout=out, stderr=StringIO())
+    today = local_day_of(now - STORY_LENGTH)  # the past days are the DAYS days before the story's first day
     span = f"from={today - timedelta(days=DAYS)}&to={today - timedelta(days=1)}"
     admin = User.objects.get(username="demo-admin")
 

@@ -6,9 +6,8 @@ dropped (DDL is transactional in PostgreSQL), or `SET LOCAL session_replication_
 append-only triggers for the transaction (that setting needs a superuser; the test database's user is one).
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -26,8 +25,9 @@ from apps.ticket import services_workflow as workflow
 from apps.ticket.models import SessionStatus, Ticket, TicketTransition, WorkSession, WorkSessionTransition
 from apps.xp.models import XpEntry
 from tests.support.builders import workplace
-from tests.support.clock import T0
+from tests.support.clock import T0, first_pause_runs_out, next_local_midnight, nov26
 from tests.support.factories import InventoryItemFactory, TechnicianFactory
+from tests.support.rules import change_rules_at
 
 
 def checks_of(violations: list[str]) -> set[str]:
@@ -419,61 +419,71 @@ def test_a_paused_session_resuming_earlier_than_its_budget_allows_is_found(healt
     assert checks_of(find_violations(now=utc_now())) == {"pause_deadline"}
 
 
-def _rules(limit_seconds: int):
+def _rules(limit_seconds: int, *, at: datetime | None = None):
     config = {
         **DEFAULT_CONFIG,
         "work_session": {**DEFAULT_CONFIG["work_session"], "daily_pause_limit_seconds": limit_seconds},
     }
+    if at is not None:
+        return change_rules_at(at, config)
     row = change_rules(config=config, reason="test", changed_by=None)
     publish_active_version(row.pk)  # what the change's commit does
     return row
 
 
-@pytest.fixture
-def paused_now(shop):
-    """A session paused ten minutes ago (real time: rules versions are stamped with the real clock)."""
-    shop.now = utc_now() - timedelta(minutes=15)
+CHANGED_AT = {"midday": nov26(12), "just_after_midnight": nov26(0, 0, 30)}
+
+
+@pytest.fixture(params=list(CHANGED_AT), ids=list(CHANGED_AT))
+def paused_now(request, shop):
+    """(a session paused six minutes before a rules change, the change's instant); just after midnight, the pause
+    began on the day before the change."""
+    changed_at = CHANGED_AT[request.param]
+    shop.now = changed_at - timedelta(minutes=15)
     outcome = shop.started()
     sessions.pause_work_session(ticket_id=outcome.ticket.pk, actor=shop.technician, at=shop.tick(300))
-    return WorkSession.objects.get(pk=outcome.work_session.pk)
+    return WorkSession.objects.get(pk=outcome.work_session.pk), changed_at
 
 
-def _first_pause_runs_out(paused_at: datetime, limit: timedelta) -> datetime:
-    """When a day's first pause exhausts the budget: at midnight the new day's whole limit takes over.
+def _paused_at(session: WorkSession) -> datetime:
+    (pause,) = [row for row in session.history() if row.to_status == SessionStatus.PAUSED]
+    return pause.event_at
 
-    Worked out here, not by the product's pause_budget, so that a run near midnight checks the day boundary too.
-    """
-    zone = ZoneInfo(DEFAULT_CONFIG["work_session"]["timezone"])
-    next_day = paused_at.astimezone(zone).date() + timedelta(days=1)
-    midnight = datetime.combine(next_day, time(), tzinfo=zone).astimezone(UTC)
-    return paused_at + limit if paused_at + limit <= midnight else midnight + limit
+
+def _clamped(paused_at: datetime, changed_at: datetime, limit: timedelta) -> datetime:
+    """A day's first pause whose budget ran out before a rules change resumes at the change, unless a midnight
+    passed meanwhile: the new day's limit, less the pause since that midnight, is then left."""
+    midnight = next_local_midnight(paused_at)
+    return max(changed_at, midnight + limit) if midnight <= changed_at else changed_at
 
 
 def test_a_deadline_a_rules_change_moved_later_is_fine_and_one_left_behind_is_found(paused_now):
-    (pause,) = [row for row in paused_now.history() if row.to_status == SessionStatus.PAUSED]
-    paused_at = pause.event_at
-    assert paused_now.auto_resume_at == _first_pause_runs_out(paused_at, timedelta(minutes=30))
-    moved_to = _first_pause_runs_out(paused_at, timedelta(hours=1))
-    row = _rules(3600)
-    assert find_violations(now=utc_now()) == [
-        f"pause_deadline: paused work session {paused_now.pk} (paused at {paused_at.isoformat()}) resumes at "
-        f"{paused_now.auto_resume_at.isoformat()}, expected {moved_to.isoformat()}"
+    session, changed_at = paused_now
+    paused_at = _paused_at(session)
+    assert session.auto_resume_at == first_pause_runs_out(paused_at, timedelta(minutes=30))
+    moved_to = first_pause_runs_out(paused_at, timedelta(hours=1))
+    row = _rules(3600, at=changed_at)
+    assert find_violations(now=changed_at) == [
+        f"pause_deadline: paused work session {session.pk} (paused at {paused_at.isoformat()}) resumes at "
+        f"{session.auto_resume_at.isoformat()}, expected {moved_to.isoformat()}"
     ]  # the recompute has not run yet
 
     assert rules_change.recompute_pause_deadlines(changed_at=row.created_at) == 1
 
-    assert WorkSession.objects.get(pk=paused_now.pk).auto_resume_at == moved_to
-    assert find_violations(now=utc_now()) == []
+    assert WorkSession.objects.get(pk=session.pk).auto_resume_at == moved_to
+    assert find_violations(now=changed_at) == []
 
 
 def test_a_deadline_a_rules_change_clamped_to_the_change_is_fine(paused_now):
-    row = _rules(60)  # the new budget ran out before the change: the deadline becomes the change itself
+    session, changed_at = paused_now
+    row = _rules(60, at=changed_at)  # the new budget ran out before the change: the deadline is the change, mostly
     rules_change.recompute_pause_deadlines(changed_at=row.created_at)
 
-    assert WorkSession.objects.get(pk=paused_now.pk).auto_resume_at == row.created_at
-    assert find_violations(now=utc_now()) == []
-    WorkSession.objects.filter(pk=paused_now.pk).update(auto_resume_at=row.created_at - timedelta(seconds=30))
-    assert checks_of(find_violations(now=utc_now())) == {"pause_deadline"}
+    clamped = _clamped(_paused_at(session), changed_at, timedelta(seconds=60))
+    assert WorkSession.objects.get(pk=session.pk).auto_resume_at == clamped
+    assert find_violations(now=changed_at) == []
+    WorkSession.objects.filter(pk=session.pk).update(auto_resume_at=clamped - timedelta(seconds=30))
+    assert checks_of(find_violations(now=changed_at)) == {"pause_deadline"}
 
 
 def test_a_deadline_already_due_at_a_rules_change_is_kept_and_fine(shop):

@@ -8,6 +8,7 @@ from apps.accounts.models import ApiToken, Role, User
 from apps.inventory.models import InventoryItem, InventoryItemPart
 from apps.ticket.models import Ticket, TicketPartSpec, TicketTransition, WorkSession, WorkSessionTransition
 from apps.xp.models import XpEntry
+from tests.support.clock import frozen, nov26
 from tests.support.lives import LIFE_TICKET_ACTIONS
 from tests.support.records import ticket_actions
 
@@ -92,3 +93,13 @@ def test_refuses_to_seed_outside_debug_mode_unless_told_to(db, settings):
 
     call_command("seed_demo", "--allow-non-debug", stdout=StringIO(), stderr=StringIO())
     assert User.objects.filter(username="demo-admin").exists()
+
+
+@pytest.mark.parametrize("minute", [5, 20, 39])
+def test_seeding_just_after_midnight_still_tells_the_done_ticket(db, minute):
+    """The story's first hours fall on yesterday: the past days must not have spent yesterday's pause budget."""
+    with frozen(nov26(0, minute)):
+        seed()
+
+    done = Ticket.objects.get(status="done", inventory_item__serial_number="DEMO-SCOOTER-003")
+    assert ticket_actions(done.pk) == [*LIFE_TICKET_ACTIONS, "qc_pass"]

@@ -16,7 +16,7 @@ from django.utils.crypto import salted_hmac
 
 from apps.accounts.models import ApiToken, Role, User
 from apps.analytics.demo_history import DAYS as PAST_DAYS
-from apps.analytics.demo_history import local_today, seed_past_days
+from apps.analytics.demo_history import local_day_of, seed_past_days
 from apps.common.errors import DomainError
 from apps.common.time import utc_now
 from apps.inventory.models import InventoryItem, InventoryItemPart
@@ -232,9 +232,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = {demo.username: self.ensure_user(demo) for demo in DEMO_USERS}
             items = [self.ensure_item(demo) for demo in DEMO_ITEMS]
+            story = Story(users, begins_at=utc_now().replace(microsecond=0) - STORY_LENGTH)
             # First: the story below leaves a technician with an open session, and no one works two at once.
-            history = seed_past_days(users, today=local_today(), warn=self.stderr.write)
-            tickets = self.ensure_tickets(items, users)
+            history = seed_past_days(users, today=local_day_of(story.now), warn=self.stderr.write)
+            tickets = self.ensure_tickets(items, story)
             tokens = {username: ApiToken.issue(user)[1] for username, user in users.items()}
         self.report(items, tickets, users, tokens, base_url=base_url.rstrip("/"), history=len(history))
 
@@ -270,9 +271,8 @@ class Command(BaseCommand):
             InventoryItemPart.objects.get_or_create(inventory_item=item, name=name)
         return item
 
-    def ensure_tickets(self, items: list[InventoryItem], users: dict[str, User]) -> list[Ticket]:
+    def ensure_tickets(self, items: list[InventoryItem], story: Story) -> list[Ticket]:
         """One ticket per demo item that has a scenario, unless the item has any ticket already."""
-        story = Story(users, begins_at=utc_now().replace(microsecond=0) - STORY_LENGTH)
         tickets = []
         for item, demo in zip(items, DEMO_ITEMS, strict=True):
             if demo.ticket is None:
