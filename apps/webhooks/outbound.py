@@ -4,12 +4,21 @@
   sent as `Host` and as the TLS server name (certificates are verified against it).
 - Connect timeout, and a total deadline for the whole exchange: every socket read waits at most what is left of it.
 - Redirects are answers like any other non-2xx (http.client never follows them).
-- At most 64 KiB of the response is read; the connection is closed after.
+- At most 64 KiB of the response is read.
+- Keep-alive: a connection whose answer was read in full, and whose receiver did not say `Connection: close`, is
+  kept (one per target and process, for up to IDLE_SECONDS) for the next POST to the same checked addresses; a
+  connection the receiver closed meanwhile is noticed before it is used, and a POST that finds it dead before any
+  answer arrived is sent once more on a new connection. A delivery is then at most sent twice, which the contract
+  allows (receivers deduplicate on `webhook-id`); a new TCP (and TLS) handshake per delivery, on both ends, is what
+  this saves.
 """
 
 import http.client
+import os
+import select
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 
@@ -19,6 +28,11 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 TOTAL_TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024
 _CHUNK = 8192
+# How long an idle connection is kept for the next POST: below the common servers' keep-alive timeouts (nginx 75 s,
+# Go 90 s), above the gap between a busy shop's deliveries. A receiver that closes sooner is noticed before reuse.
+IDLE_SECONDS = 15.0
+# Errors that say a kept connection had died before the receiver answered anything: send again on a new one.
+_DEAD_KEPT_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 @dataclass(frozen=True)
@@ -44,22 +58,93 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], total_timeout:
     """POST `body` to `target`; never raises for what the network or the receiver does."""
     started = time.monotonic()
     deadline = _Deadline(total_timeout)
-    sock = None
+    request = _request_bytes(target, body, headers)
+    sock = _kept.take(target)
     try:
+        if sock is not None:
+            try:
+                return _exchange(sock, target, request, deadline, started)
+            except _DEAD_KEPT_CONNECTION:
+                sock.close()  # the receiver closed it before answering: nothing was answered, send again
         sock = _connect(target, deadline)
-        sock.settimeout(deadline.left())
-        request = _request_bytes(target, body, headers)
-        sock.sendall(request)
-        sock.settimeout(deadline.left())
-        response = http.client.HTTPResponse(sock, method="POST")
-        response.begin()
-        received = _read_capped(response, sock, deadline)
-        return Answer(response.status, received, None, _ms_since(started))
+        return _exchange(sock, target, request, deadline, started)
     except (OSError, http.client.HTTPException, ssl.SSLError) as error:
-        return Answer(None, b"", _describe(error), _ms_since(started))
-    finally:
         if sock is not None:
             sock.close()
+        return Answer(None, b"", _describe(error), _ms_since(started))
+
+
+def _exchange(sock: socket.socket, target: Target, request: bytes, deadline: _Deadline, started: float) -> Answer:
+    """Send the request on `sock`, read the answer, and keep the connection if it may serve another POST."""
+    sock.settimeout(deadline.left())
+    sock.sendall(request)
+    sock.settimeout(deadline.left())
+    response = http.client.HTTPResponse(sock, method="POST")
+    response.begin()
+    received = _read_capped(response, sock, deadline)
+    # Read to its end (read1 leaves a sized body's file open at length 0), and the receiver keeps it open.
+    if (response.isclosed() or response.length == 0) and not response.will_close:
+        _kept.give_back(target, sock)
+    else:
+        sock.close()
+    return Answer(response.status, received, None, _ms_since(started))
+
+
+class _KeptConnections:
+    """One idle connection per target (its scheme, host, port and checked addresses), in this process only: a
+    forked child (a Celery pool process) starts with none, never with a socket its parent holds."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._idle: dict[Target, tuple[socket.socket, float]] = {}
+
+    def take(self, target: Target) -> socket.socket | None:
+        key = _pool_key(target)
+        with self._lock:
+            self._forget_after_fork()
+            sock, since = self._idle.pop(key, (None, 0.0))
+        if sock is None:
+            return None
+        if time.monotonic() - since > IDLE_SECONDS or _closed_by_peer(sock):
+            sock.close()
+            return None
+        return sock
+
+    def give_back(self, target: Target, sock: socket.socket) -> None:
+        key = _pool_key(target)
+        with self._lock:
+            self._forget_after_fork()
+            previous = self._idle.pop(key, None)
+            self._idle[key] = (sock, time.monotonic())
+        if previous is not None:  # two POSTs to one target at once: keep the one just used
+            previous[0].close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for sock, _ in idle.values():
+            sock.close()
+
+    def _forget_after_fork(self) -> None:
+        if self._pid != os.getpid():
+            self._pid, self._idle = os.getpid(), {}  # the parent's sockets are the parent's to close
+
+
+def _pool_key(target: Target) -> Target:
+    return Target(target.scheme, target.host, target.port, "", target.addresses)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """An idle connection has nothing to read: readable means the receiver closed it (or sent what it may not)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+_kept = _KeptConnections()
 
 
 def _connect(target: Target, deadline: _Deadline) -> socket.socket:
@@ -86,7 +171,6 @@ def _request_bytes(target: Target, body: bytes, headers: dict[str, str]) -> byte
     host_header = host if target.port == default_port else f"{host}:{target.port}"
     lines = [f"POST {target.path} HTTP/1.1", f"Host: {host_header}", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 

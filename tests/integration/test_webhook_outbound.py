@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from apps.webhooks import outbound
 from apps.webhooks.models import Webhook
 from apps.webhooks.outbound import MAX_RESPONSE_BYTES, post
 from apps.webhooks.targets import RefusedTarget, Target, resolve
@@ -58,6 +59,7 @@ def receiver():
     server = Receiver().start()
     yield server
     server.stop()
+    outbound._kept.close_all()  # each test starts without a kept connection
 
 
 @pytest.mark.parametrize(("url", "reason"), INTERNAL)
@@ -132,6 +134,83 @@ def test_a_closed_port_is_an_error_not_an_exception():
     answer = post(_target(free_port()), body=b"{}", headers={})
 
     assert answer.status is None and "ConnectionRefused" in answer.error
+
+
+def test_a_connection_is_kept_for_the_next_post_to_the_same_target(receiver):
+    answers = [post(_target(receiver.port), body=b"{}", headers={}) for _ in range(5)]
+
+    assert [answer.status for answer in answers] == [200] * 5
+    assert len(receiver.received()) == 5 and receiver.connections_opened == 1
+
+
+def test_a_receiver_that_says_connection_close_gets_a_new_connection_each_time(receiver):
+    receiver.headers = {"Connection": "close"}
+
+    answers = [post(_target(receiver.port), body=b"{}", headers={}) for _ in range(3)]
+
+    assert [answer.status for answer in answers] == [200] * 3
+    assert receiver.connections_opened == 3
+
+
+def test_an_answer_not_read_to_its_end_closes_the_connection(receiver):
+    receiver.reply = b"x" * (MAX_RESPONSE_BYTES + 1)
+
+    post(_target(receiver.port), body=b"{}", headers={})
+    receiver.reply = b"ok"
+    answer = post(_target(receiver.port), body=b"{}", headers={})
+
+    assert answer.status == 200 and receiver.connections_opened == 2
+
+
+def test_a_kept_connection_the_receiver_closed_is_not_used(receiver):
+    assert post(_target(receiver.port), body=b"{}", headers={}).status == 200
+    receiver.stop()  # closes the kept connection from its end
+    receiver.start()  # the same port
+
+    answer = post(_target(receiver.port), body=b"{}", headers={})
+
+    assert (answer.status, answer.error) == (200, None)
+    assert len(receiver.received()) == 2 and receiver.connections_opened == 2
+
+
+def test_a_kept_connection_found_dead_mid_post_is_sent_again_once_on_a_new_one(receiver, monkeypatch):
+    """The receiver's close can cross the POST on the wire (after the idle check): nothing was answered, so the POST
+    goes again on a new connection, and arrives once."""
+    assert post(_target(receiver.port), body=b"{}", headers={}).status == 200
+    receiver.stop()
+    receiver.start()
+    time.sleep(0.1)  # the close has reached this end: the check below would see it, were it asked
+    monkeypatch.setattr(outbound, "_closed_by_peer", lambda sock: False)
+
+    answer = post(_target(receiver.port), body=b'{"n":2}', headers={})
+
+    assert (answer.status, answer.error) == (200, None)
+    assert [d.body for d in receiver.received()] == [b"{}", b'{"n":2}']
+
+
+def test_a_kept_connection_is_not_used_past_its_idle_time(receiver, monkeypatch):
+    post(_target(receiver.port), body=b"{}", headers={})
+    monkeypatch.setattr(outbound, "IDLE_SECONDS", 0.0)
+    time.sleep(0.01)
+
+    assert post(_target(receiver.port), body=b"{}", headers={}).status == 200
+    assert receiver.connections_opened == 2
+
+
+def test_a_forked_process_never_uses_its_parents_kept_connections(receiver, monkeypatch):
+    post(_target(receiver.port), body=b"{}", headers={})
+    monkeypatch.setattr(outbound.os, "getpid", lambda: -1)  # as a Celery pool process sees it after the fork
+
+    assert post(_target(receiver.port), body=b"{}", headers={}).status == 200
+    assert receiver.connections_opened == 2
+
+
+def test_a_different_checked_address_is_a_different_connection(receiver):
+    post(_target(receiver.port), body=b"{}", headers={})
+    other = Target("http", "127.0.0.1", receiver.port, "/", ("127.0.0.1", "127.0.0.2"))
+
+    assert post(other, body=b"{}", headers={}).status == 200
+    assert receiver.connections_opened == 2
 
 
 def _target(port: int) -> Target:

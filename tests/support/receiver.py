@@ -2,12 +2,15 @@
 
 It verifies every delivery's Standard Webhooks signature (with the `standardwebhooks` package, as README's example
 does) against the secrets it was told, records what arrived, and answers what the test says: a status, a body, a
-delay. `stop()` closes the port (the receiver is down); `start()` opens it again on the same port.
+delay. It speaks HTTP/1.1 and keeps connections open between requests, as real receivers do. `stop()` closes the
+port and every open connection (the receiver is down); `start()` opens it again on the same port.
 """
 
 import json
+import socket
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,6 +42,8 @@ class Receiver:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
+        self.connections_opened = 0  # TCP connections accepted since the receiver was made
         self.in_flight = 0  # requests being answered now (a fault test kills the sender mid-delivery)
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -47,6 +52,19 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the connection serves the sender's next request too
+
+            def setup(self):
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+                    receiver.connections_opened += 1
+
+            def finish(self):
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
@@ -81,11 +99,16 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        """Close the port: deliveries now fail to connect."""
+        """Close the port and the connections kept open: deliveries now fail to connect."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:
