@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from apps.webhooks.targets import Target
@@ -78,6 +79,7 @@ def _exchange(sock: socket.socket, target: Target, request: bytes, deadline: _De
     """Send the request on `sock`, read the answer, and keep the connection if it may serve another POST."""
     sock.settimeout(deadline.left())
     sock.sendall(request)
+    _ack_at_once(sock)
     sock.settimeout(deadline.left())
     response = http.client.HTTPResponse(sock, method="POST")
     response.begin()
@@ -135,6 +137,16 @@ def _pool_key(target: Target) -> Target:
     return Target(target.scheme, target.host, target.port, "", target.addresses)
 
 
+def _ack_at_once(sock: socket.socket) -> None:
+    """Acknowledge the answer's first segment at once (Linux; the kernel drops the flag again by itself). A receiver
+    that writes its headers and its body separately with Nagle's algorithm on (Python's http.server, say) holds the
+    body back until that acknowledgement, which Linux delays by 40 ms: on a connection kept open (no FIN to push the
+    body out), that was 40 ms per delivery."""
+    if hasattr(socket, "TCP_QUICKACK"):
+        with suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
 def _closed_by_peer(sock: socket.socket) -> bool:
     """An idle connection has nothing to read: readable means the receiver closed it (or sent what it may not)."""
     try:
@@ -157,6 +169,7 @@ def _connect(target: Target, deadline: _Deadline) -> socket.socket:
         except OSError as error:
             last_error = error
             continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request's last small segment goes at once
         if target.scheme == "https":
             context = ssl.create_default_context()
             sock.settimeout(deadline.left())
