@@ -73,6 +73,10 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], total_timeout:
         if sock is not None:
             sock.close()
         return Answer(None, b"", _describe(error), _ms_since(started))
+    except BaseException:  # a bug or a signal: the half-used connection is never kept
+        if sock is not None:
+            sock.close()
+        raise
 
 
 def _exchange(sock: socket.socket, target: Target, request: bytes, deadline: _Deadline, started: float) -> Answer:
@@ -114,13 +118,16 @@ class _KeptConnections:
         return sock
 
     def give_back(self, target: Target, sock: socket.socket) -> None:
-        key = _pool_key(target)
+        key, now = _pool_key(target), time.monotonic()
         with self._lock:
             self._forget_after_fork()
-            previous = self._idle.pop(key, None)
-            self._idle[key] = (sock, time.monotonic())
-        if previous is not None:  # two POSTs to one target at once: keep the one just used
-            previous[0].close()
+            # Two POSTs to one target at once: keep the one just used. And a target no longer posted to leaves no
+            # socket behind for long: whatever has idled past IDLE_SECONDS goes too.
+            stale = [k for k, (_, since) in self._idle.items() if k == key or now - since > IDLE_SECONDS]
+            to_close = [self._idle.pop(k)[0] for k in stale]
+            self._idle[key] = (sock, now)
+        for old in to_close:
+            old.close()
 
     def close_all(self) -> None:
         with self._lock:

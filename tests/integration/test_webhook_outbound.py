@@ -207,6 +207,21 @@ def test_a_kept_connection_is_not_used_past_its_idle_time(receiver, monkeypatch)
     assert receiver.connections_opened == 2
 
 
+def test_a_connection_idle_past_its_time_is_closed_when_another_target_is_served(monkeypatch):
+    first, second = Receiver().start(), Receiver().start()
+    try:
+        post(_target(first.port), body=b"{}", headers={})
+        monkeypatch.setattr(outbound, "IDLE_SECONDS", 0.0)
+        time.sleep(0.01)
+        post(_target(second.port), body=b"{}", headers={})
+
+        assert [key.port for key in outbound._kept._idle] == [second.port]
+    finally:
+        first.stop()
+        second.stop()
+        outbound._kept.close_all()
+
+
 def test_a_forked_process_never_uses_its_parents_kept_connections(receiver, monkeypatch):
     post(_target(receiver.port), body=b"{}", headers={})
     monkeypatch.setattr(outbound.os, "getpid", lambda: -1)  # as a Celery pool process sees it after the fork
