@@ -7,8 +7,8 @@
 - At most 64 KiB of the response is read.
 - Keep-alive: a connection whose answer was read in full, and whose receiver did not say `Connection: close`, is
   kept (one per target and process, for up to IDLE_SECONDS) for the next POST to the same checked addresses; a
-  connection the receiver closed meanwhile is noticed before it is used, and a POST that finds it dead before any
-  answer arrived is sent once more on a new connection. A delivery is then at most sent twice, which the contract
+  connection the receiver closed meanwhile is noticed before it is used, and a POST that finds it dead before a
+  status line came back is sent once more on a new connection. A delivery is then at most sent twice, which the contract
   allows (receivers deduplicate on `webhook-id`); a new TCP (and TLS) handshake per delivery, on both ends, is what
   this saves.
 """
@@ -32,8 +32,9 @@ _CHUNK = 8192
 # How long an idle connection is kept for the next POST: below the common servers' keep-alive timeouts (nginx 75 s,
 # Go 90 s), above the gap between a busy shop's deliveries. A receiver that closes sooner is noticed before reuse.
 IDLE_SECONDS = 15.0
-# Errors that say a kept connection had died before the receiver answered anything: send again on a new one.
-_DEAD_KEPT_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+MAX_KEPT = 64  # idle connections per process, across targets
+# Errors that say a connection died; before any status line came back, a kept one is then tried again on a new one.
+_DEAD_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,13 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], total_timeout:
         if sock is not None:
             try:
                 return _exchange(sock, target, request, deadline, started)
-            except _DEAD_KEPT_CONNECTION:
-                sock.close()  # the receiver closed it before answering: nothing was answered, send again
+            except _NothingAnswered:
+                sock.close()  # the receiver had closed it: not a byte of an answer came, so send again
         sock = _connect(target, deadline)
-        return _exchange(sock, target, request, deadline, started)
+        try:
+            return _exchange(sock, target, request, deadline, started)
+        except _NothingAnswered as nothing:
+            raise nothing.__cause__ from None
     except (OSError, http.client.HTTPException, ssl.SSLError) as error:
         if sock is not None:
             sock.close()
@@ -79,17 +83,28 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], total_timeout:
         raise
 
 
+class _NothingAnswered(Exception):
+    """The connection failed before a status line came back (its cause says how): on a kept connection, the
+    receiver's close crossing the POST, so the POST may go again on a new one."""
+
+
 def _exchange(sock: socket.socket, target: Target, request: bytes, deadline: _Deadline, started: float) -> Answer:
     """Send the request on `sock`, read the answer, and keep the connection if it may serve another POST."""
-    sock.settimeout(deadline.left())
-    sock.sendall(request)
-    _ack_at_once(sock)
-    sock.settimeout(deadline.left())
     response = http.client.HTTPResponse(sock, method="POST")
-    response.begin()
+    try:
+        sock.settimeout(deadline.left())
+        sock.sendall(request)
+        _ack_at_once(sock)
+        sock.settimeout(deadline.left())
+        response.begin()
+    except _DEAD_CONNECTION as error:
+        if not isinstance(response.status, int):  # no status line parsed: the receiver answered nothing
+            raise _NothingAnswered from error
+        raise
     received = _read_capped(response, sock, deadline)
-    # Read to its end (read1 leaves a sized body's file open at length 0), and the receiver keeps it open.
-    if (response.isclosed() or response.length == 0) and not response.will_close:
+    # A final answer (a 1xx other than 100, which http.client skips, may still be followed by one), read to its end
+    # (read1 leaves a sized body's file open at length 0), from a receiver that keeps the connection open.
+    if response.status >= 200 and (response.isclosed() or response.length == 0) and not response.will_close:
         _kept.give_back(target, sock)
     else:
         sock.close()
@@ -97,19 +112,21 @@ def _exchange(sock: socket.socket, target: Target, request: bytes, deadline: _De
 
 
 class _KeptConnections:
-    """One idle connection per target (its scheme, host, port and checked addresses), in this process only: a
-    forked child (a Celery pool process) starts with none, never with a socket its parent holds."""
+    """Idle connections by target (its scheme, host, port and checked addresses), one each, at most MAX_KEPT, in
+    this process only: a forked child (a Celery pool process) starts with none and a lock of its own."""
 
     def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # In a forked child: the parent's sockets are the parent's to close, and its lock may have been held.
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._idle: dict[Target, tuple[socket.socket, float]] = {}
 
     def take(self, target: Target) -> socket.socket | None:
-        key = _pool_key(target)
         with self._lock:
-            self._forget_after_fork()
-            sock, since = self._idle.pop(key, (None, 0.0))
+            sock, since = self._idle.pop(_pool_key(target), (None, 0.0))
         if sock is None:
             return None
         if time.monotonic() - since > IDLE_SECONDS or _closed_by_peer(sock):
@@ -120,11 +137,13 @@ class _KeptConnections:
     def give_back(self, target: Target, sock: socket.socket) -> None:
         key, now = _pool_key(target), time.monotonic()
         with self._lock:
-            self._forget_after_fork()
-            # Two POSTs to one target at once: keep the one just used. And a target no longer posted to leaves no
-            # socket behind for long: whatever has idled past IDLE_SECONDS goes too.
+            # Two POSTs to one target at once: keep the one just used. A target no longer posted to leaves no
+            # socket behind for long: whatever has idled past IDLE_SECONDS goes too, and the oldest past MAX_KEPT.
             stale = [k for k, (_, since) in self._idle.items() if k == key or now - since > IDLE_SECONDS]
             to_close = [self._idle.pop(k)[0] for k in stale]
+            while len(self._idle) >= MAX_KEPT:
+                oldest = min(self._idle, key=lambda k: self._idle[k][1])
+                to_close.append(self._idle.pop(oldest)[0])
             self._idle[key] = (sock, now)
         for old in to_close:
             old.close()
@@ -134,10 +153,6 @@ class _KeptConnections:
             idle, self._idle = self._idle, {}
         for sock, _ in idle.values():
             sock.close()
-
-    def _forget_after_fork(self) -> None:
-        if self._pid != os.getpid():
-            self._pid, self._idle = os.getpid(), {}  # the parent's sockets are the parent's to close
 
 
 def _pool_key(target: Target) -> Target:
@@ -155,7 +170,10 @@ def _ack_at_once(sock: socket.socket) -> None:
 
 
 def _closed_by_peer(sock: socket.socket) -> bool:
-    """An idle connection has nothing to read: readable means the receiver closed it (or sent what it may not)."""
+    """An idle connection has nothing to read: readable (or, with TLS, bytes already decrypted and buffered) means
+    the receiver closed it or sent what it may not."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     try:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):

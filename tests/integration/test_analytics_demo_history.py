@@ -21,7 +21,7 @@ def _demo_mode(settings):
 
 def test_the_demo_technicians_have_worked_each_of_the_last_days(api):
     out = StringIO()
-    with frozen(nov26(12)) as now:  # a pinned day: the story's first steps fall on yesterday just after midnight
+    with frozen(nov26(12)) as now:  # pinned at midday: the story's first day is today, the past days before it
         call_command("seed_demo", stdout=out, stderr=StringIO())
     today = local_day_of(now - STORY_LENGTH)  # the past days are the DAYS days before the story's first day
     span = f"from={today - timedelta(days=DAYS)}&to={today - timedelta(days=1)}"

@@ -474,9 +474,11 @@ def test_a_deadline_a_rules_change_moved_later_is_fine_and_one_left_behind_is_fo
     assert find_violations(now=changed_at) == []
 
 
-def test_a_deadline_a_rules_change_clamped_to_the_change_is_fine(paused_now):
+def test_a_deadline_a_rules_change_ran_out_before_is_clamped_to_the_change_or_the_new_days_budget(paused_now):
     session, changed_at = paused_now
-    row = _rules(60, at=changed_at)  # the new budget ran out before the change: the deadline is the change, mostly
+    # The new budget ran out before the change: at midday the deadline is the change itself; just after midnight,
+    # what the new day's budget has left after the pause since midnight (00:01:00, after the change at 00:00:30).
+    row = _rules(60, at=changed_at)
     rules_change.recompute_pause_deadlines(changed_at=row.created_at)
 
     clamped = _clamped(_paused_at(session), changed_at, timedelta(seconds=60))

@@ -2,7 +2,13 @@
 WEBHOOK_ALLOW_PRIVATE_TARGETS off, as in production), the checked address is the one connected to, no redirects,
 a total deadline, at most 64 KiB read. The far end is a real HTTP server on loopback."""
 
+import os
+import re
+import socket
+import struct
+import threading
 import time
+from contextlib import suppress
 
 import pytest
 
@@ -143,6 +149,7 @@ def test_a_connection_is_kept_for_the_next_post_to_the_same_target(receiver):
     assert len(receiver.received()) == 5 and receiver.connections_opened == 1
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="TCP_QUICKACK is Linux's")
 def test_a_kept_connection_does_not_stall_on_a_receiver_that_writes_headers_and_body_apart(receiver):
     """The test receiver is Python's http.server: headers and body in two writes, Nagle's algorithm on. Were the
     first segment's acknowledgement delayed (Linux: 40 ms), each POST on a kept connection would wait that long for
@@ -150,7 +157,7 @@ def test_a_kept_connection_does_not_stall_on_a_receiver_that_writes_headers_and_
     durations = [post(_target(receiver.port), body=b"{}", headers={}).duration_ms for _ in range(21)]
 
     assert receiver.connections_opened == 1
-    assert sorted(durations)[10] < 20, durations
+    assert sorted(durations)[10] < 30, durations
 
 
 def test_a_receiver_that_says_connection_close_gets_a_new_connection_each_time(receiver):
@@ -159,20 +166,22 @@ def test_a_receiver_that_says_connection_close_gets_a_new_connection_each_time(r
     answers = [post(_target(receiver.port), body=b"{}", headers={}) for _ in range(3)]
 
     assert [answer.status for answer in answers] == [200] * 3
-    assert receiver.connections_opened == 3
+    assert receiver.connections_opened == 3 and outbound._kept._idle == {}
 
 
 def test_an_answer_not_read_to_its_end_closes_the_connection(receiver):
     receiver.reply = b"x" * (MAX_RESPONSE_BYTES + 1)
 
     post(_target(receiver.port), body=b"{}", headers={})
+    assert outbound._kept._idle == {}
     receiver.reply = b"ok"
     answer = post(_target(receiver.port), body=b"{}", headers={})
 
     assert answer.status == 200 and receiver.connections_opened == 2
 
 
-def test_a_kept_connection_the_receiver_closed_is_not_used(receiver):
+def test_a_kept_connection_the_receiver_closed_is_not_used(receiver, monkeypatch):
+    monkeypatch.setattr(outbound, "_DEAD_CONNECTION", ())  # no second try: only the check before reuse saves it
     assert post(_target(receiver.port), body=b"{}", headers={}).status == 200
     receiver.stop()  # closes the kept connection from its end
     receiver.start()  # the same port
@@ -222,12 +231,17 @@ def test_a_connection_idle_past_its_time_is_closed_when_another_target_is_served
         outbound._kept.close_all()
 
 
-def test_a_forked_process_never_uses_its_parents_kept_connections(receiver, monkeypatch):
+def test_a_forked_process_never_uses_its_parents_kept_connections(receiver):
     post(_target(receiver.port), body=b"{}", headers={})
-    monkeypatch.setattr(outbound.os, "getpid", lambda: -1)  # as a Celery pool process sees it after the fork
+    assert len(outbound._kept._idle) == 1
 
-    assert post(_target(receiver.port), body=b"{}", headers={}).status == 200
-    assert receiver.connections_opened == 2
+    child = os.fork()
+    if child == 0:  # as a Celery pool process after the fork: no kept connection, a lock of its own
+        os._exit(0 if outbound._kept._idle == {} and outbound._kept._lock.acquire(timeout=1) else 1)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(outbound._kept._idle) == 1  # the parent's is still there
 
 
 def test_a_different_checked_address_is_a_different_connection(receiver):
@@ -236,6 +250,82 @@ def test_a_different_checked_address_is_a_different_connection(receiver):
 
     assert post(other, body=b"{}", headers={}).status == 200
     assert receiver.connections_opened == 2
+
+
+class _ScriptedReceiver:
+    """A raw HTTP/1.1 server: answers the n-th request it reads with `answers[n]` (bytes, written as they are) and
+    records each request's body. After the last answer it holds the connection open for a second, or, with
+    `reset_after_last`, resets it at once (RST, not FIN)."""
+
+    def __init__(self, answers: list[bytes], *, reset_after_last: bool = False):
+        self.answers, self.reset_after_last, self.requests, self.connections = answers, reset_after_last, [], 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                self.connections += 1
+                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, suppress(OSError):
+            buffer = b""
+            for answer in self.answers[len(self.requests) :]:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                self.requests.append(buffer[:length])
+                buffer = buffer[length:]
+                conn.sendall(answer)
+            if self.reset_after_last:
+                time.sleep(0.1)  # the partial answer reaches the sender first
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            time.sleep(1)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_an_interim_1xx_answer_never_leaves_its_connection_kept():
+    server = _ScriptedReceiver([b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" + OK, OK])
+    try:
+        answer = post(_target(server.port), body=b"{}", headers={})
+        assert answer.status == 103  # taken as the answer (not 2xx: retried later), but its connection is not kept
+        assert outbound._kept._idle == {}
+        assert post(_target(server.port), body=b"{}", headers={}).status == 200
+        assert server.connections == 2
+    finally:
+        server.close()
+        outbound._kept.close_all()
+
+
+def test_a_kept_connection_reset_after_the_status_line_is_not_sent_again():
+    """The receiver started answering (a status line), then reset: it may have acted on the POST, so no second
+    try; the attempt is an error, retried by the schedule."""
+    partial = b"HTTP/1.1 200 OK\r\n"
+    server = _ScriptedReceiver([OK, partial], reset_after_last=True)
+    try:
+        assert post(_target(server.port), body=b"{}", headers={}).status == 200
+        answer = post(_target(server.port), body=b'{"n":2}', headers={}, total_timeout=3)
+
+        assert answer.status is None and answer.error
+        assert server.requests == [b"{}", b'{"n":2}'] and server.connections == 1
+    finally:
+        server.close()
+        outbound._kept.close_all()
 
 
 def _target(port: int) -> Target:

@@ -43,6 +43,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
+        self._stopped = False
         self.connections_opened = 0  # TCP connections accepted since the receiver was made
         self.in_flight = 0  # requests being answered now (a fault test kills the sender mid-delivery)
 
@@ -50,6 +51,7 @@ class Receiver:
 
     def start(self) -> "Receiver":
         receiver = self
+        self._stopped = False
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: the connection serves the sender's next request too
@@ -57,8 +59,11 @@ class Receiver:
             def setup(self):
                 super().setup()
                 with receiver._lock:
-                    receiver._connections.add(self.connection)
                     receiver.connections_opened += 1
+                    if receiver._stopped:  # accepted just before stop(): a stopped receiver answers nothing
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    else:
+                        receiver._connections.add(self.connection)
 
             def finish(self):
                 with receiver._lock:
@@ -99,16 +104,17 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        """Close the port and the connections kept open: deliveries now fail to connect."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Close the connections kept open and the port: deliveries now fail to connect."""
         with self._lock:
+            self._stopped = True
             connections, self._connections = self._connections, set()
         for connection in connections:
             with suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     @property
     def url(self) -> str:
