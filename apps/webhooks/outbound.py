@@ -8,9 +8,9 @@
 - Keep-alive: a connection whose answer was read in full, and whose receiver did not say `Connection: close`, is
   kept (one per target and process, for up to IDLE_SECONDS) for the next POST to the same checked addresses; a
   connection the receiver closed meanwhile is noticed before it is used, and a POST that finds it dead before a
-  status line came back is sent once more on a new connection. A delivery is then at most sent twice, which the contract
-  allows (receivers deduplicate on `webhook-id`); a new TCP (and TLS) handshake per delivery, on both ends, is what
-  this saves.
+  status line came back is sent once more on a new connection. A delivery is then at most sent twice, which the
+  contract allows (receivers deduplicate on `webhook-id`); a new TCP (and TLS) handshake per delivery, on both
+  ends, is what this saves.
 """
 
 import http.client
@@ -174,11 +174,12 @@ def _closed_by_peer(sock: socket.socket) -> bool:
     the receiver closed it or sent what it may not."""
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
+    poller = select.poll()  # not select(): a worker may hold file descriptors numbered past select's 1024
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 _kept = _KeptConnections()
