@@ -7,7 +7,9 @@ beside the gauges it reads from PostgreSQL at scrape time.
 
 import logging
 import math
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 
 import redis
 from django.conf import settings
@@ -25,29 +27,55 @@ def _key(name: str) -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', 'ticketflow')}:metrics:{name}"
 
 
+# The pipeline of an open `recorded_together` block: what is recorded inside waits there for its end.
+_together: ContextVar[redis.client.Pipeline | None] = ContextVar("metrics_recorded_together", default=None)
+
+
+@contextmanager
+def recorded_together() -> Iterator[None]:
+    """Send the metrics recorded inside to Redis in one round trip, at the end: a task that makes many attempts
+    pays for one instead of one each. Never raises for Redis."""
+    pipe = redis_client().pipeline(transaction=False)
+    token = _together.set(pipe)
+    try:
+        yield
+    finally:
+        _together.reset(token)
+        with suppress(redis.RedisError):
+            if len(pipe):
+                pipe.execute()
+
+
+@contextmanager
+def _recording() -> Iterator[redis.client.Pipeline]:
+    """The pipeline to queue increments on: the open `recorded_together` one, or one sent at once."""
+    together = _together.get()
+    if together is not None:
+        yield together
+        return
+    pipe = redis_client().pipeline(transaction=False)  # no round trip until execute()
+    yield pipe
+    with suppress(redis.RedisError):
+        pipe.execute()
+
+
 def record_command_finished(command_type: str, status: str, latency_seconds: float) -> None:
     """Count a finished command and observe its submit→finish latency. Never raises: metrics are best effort."""
-    with suppress(redis.RedisError):
-        pipe = redis_client().pipeline(transaction=False)
+    with _recording() as pipe:
         pipe.hincrby(_key("commands"), f"{command_type}|{status}", 1)
         _observe(pipe, "command_latency", latency_seconds, LATENCY_BUCKETS)
-        pipe.execute()
 
 
 def record_auto_resume_lateness(seconds: float) -> None:
-    with suppress(redis.RedisError):
-        pipe = redis_client().pipeline(transaction=False)
+    with _recording() as pipe:
         _observe(pipe, "auto_resume_lateness", seconds, LATENESS_BUCKETS)
-        pipe.execute()
 
 
 def record_webhook_attempt(outcome: str, latency_seconds: float) -> None:
     """Count a webhook delivery attempt by its outcome (delivered, retrying, failed) and observe its duration."""
-    with suppress(redis.RedisError):
-        pipe = redis_client().pipeline(transaction=False)
+    with _recording() as pipe:
         pipe.hincrby(_key("webhook_attempts"), outcome, 1)
         _observe(pipe, "webhook_attempt_latency", latency_seconds, LATENCY_BUCKETS)
-        pipe.execute()
 
 
 def _observe(pipe, name: str, value: float, buckets: tuple[float, ...]) -> None:

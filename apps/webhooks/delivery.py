@@ -13,8 +13,9 @@ Retries are data: a failed attempt sets `next_attempt_at`; beat's sweep sends a 
 message is only a hint: lost, duplicated or early, the row decides.
 
 Cost: a delivery's task goes on with the next heads of its key itself (`deliver_in_order`), so a ticket's run of
-events costs one task, and each attempt two statements in one transaction: the locked read (head check, key lock,
-event and clock folded in) and the write (attempt row and delivery state in one statement).
+events costs one task; the heads claimed together go out as one task per webhook (`task_shares`), the first of them
+tried by the dispatch that claimed them; and each attempt is two statements in one transaction: the locked read
+(head check, key lock, event and clock folded in) and the write (attempt row and delivery state in one statement).
 """
 
 import json
@@ -24,27 +25,31 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Field, Model
-from django.db.models.functions import Now
 
 from apps.common import time as clock
 from apps.common.db import model_from_row
-from apps.common.metrics import record_webhook_attempt
+from apps.common.metrics import record_webhook_attempt, recorded_together
 from apps.common.tasks import TaskName, on_commit, send_task_rollback_unsafe
 from apps.events.models import Event
 from apps.events.representations import event_data
 from apps.webhooks import outbound
-from apps.webhooks.models import RESPONSE_EXCERPT_BYTES, DeliveryStatus, Webhook, WebhookDelivery
+from apps.webhooks.models import RESPONSE_EXCERPT_BYTES, DeliveryStatus, Webhook
 from apps.webhooks.signing import signature_header, signing_secrets
 from apps.webhooks.targets import RefusedTarget, resolve
 
 logger = logging.getLogger("ticketflow.webhooks")
 
 SEND_BATCH = 500
-# How long one task goes on sending its key's next deliveries before it hands the key to a task of its own.
+# A task's share of claimed heads: 20 heads answered at once take a task some 50 ms, and a claim of SEND_BATCH heads
+# still makes 25 tasks, enough to spread a backlog over the worker pool.
+HEADS_PER_TASK = 20
+# How long one task goes on sending its deliveries (and their keys' next ones) before it hands the rest to tasks
+# of their own.
 KEY_BUDGET_SECONDS = 2.0
 # The outcome an attempt is counted under in /metrics: the delivery's status after it.
 _METRIC_OUTCOMES = {"delivered": "delivered", "failed": "failed", "pending": "retrying"}
@@ -57,49 +62,69 @@ _NO_EARLIER_PENDING = """
           AND (e.event_position, e.id) < (d.event_position, d.id)))
 """
 
-_DUE_HEADS = f"""
-SELECT d.id FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
-WHERE w.active AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp()
-  AND (d.enqueued_at IS NULL OR d.enqueued_at < statement_timestamp() - make_interval(secs => %(resend_after)s))
-  AND (%(webhook_id)s::bigint IS NULL OR d.webhook_id = %(webhook_id)s)
-  AND (%(order_key)s::text IS NULL OR d.order_key = %(order_key)s)
-  AND {_NO_EARLIER_PENDING}
-ORDER BY d.next_attempt_at, d.id
-LIMIT %(limit)s
-FOR UPDATE OF d SKIP LOCKED
+# Claims the due heads whose task was not sent lately: marks them sent now and returns them, in one statement.
+_CLAIM_DUE_HEADS = f"""
+WITH due AS (
+    SELECT d.id FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+    WHERE w.active AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp()
+      AND (d.enqueued_at IS NULL OR d.enqueued_at < statement_timestamp() - make_interval(secs => %(resend_after)s))
+      AND (%(webhook_id)s::bigint IS NULL OR d.webhook_id = %(webhook_id)s)
+      AND (%(order_key)s::text IS NULL OR d.order_key = %(order_key)s)
+      AND {_NO_EARLIER_PENDING}
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT %(limit)s
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhook_delivery SET enqueued_at = now() FROM due WHERE webhook_delivery.id = due.id
+RETURNING webhook_delivery.id, webhook_delivery.webhook_id, webhook_delivery.next_attempt_at
 """
 
 
+class Head(NamedTuple):
+    """A due head, claimed: its task is about to be sent (or it is about to be tried where it was claimed)."""
+
+    delivery_id: int
+    webhook_id: int
+
+
 def send_due(*, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH) -> int:
-    """Send a delivery task for each due head (of one webhook, or one key, when given) not sent lately."""
+    """Send delivery tasks for the due heads (of one webhook, or one key, when given) not sent lately."""
     with transaction.atomic():
-        ids = claim_due_heads(webhook_id=webhook_id, order_key=order_key, limit=limit)
-        if ids:
-            on_commit(lambda: _send(ids))
-    return len(ids)
+        shares = task_shares(claim_due_heads(webhook_id=webhook_id, order_key=order_key, limit=limit))
+        if shares:
+            on_commit(lambda: send_shares(shares))
+    return sum(map(len, shares))
 
 
 def claim_due_heads(*, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH):
-    """The due heads whose task was not sent lately, marked as sent now (in the caller's transaction)."""
+    """The due heads whose task was not sent lately, oldest due first, marked as sent now (in the caller's
+    transaction)."""
+    params = {
+        "resend_after": settings.WEBHOOK_RESEND_AFTER_SECONDS,
+        "webhook_id": webhook_id,
+        "order_key": order_key,
+        "limit": limit,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            _DUE_HEADS,
-            {
-                "resend_after": settings.WEBHOOK_RESEND_AFTER_SECONDS,
-                "webhook_id": webhook_id,
-                "order_key": order_key,
-                "limit": limit,
-            },
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    if ids:
-        WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=Now())
-    return ids
+        cursor.execute(_CLAIM_DUE_HEADS, params)
+        rows = sorted(cursor.fetchall(), key=lambda row: (row[2], row[0]))  # RETURNING keeps no order
+    return [Head(delivery_id, webhook_id) for delivery_id, webhook_id, _ in rows]
 
 
-def _send(ids: list[int]) -> None:
-    for delivery_id in ids:
-        send_task_rollback_unsafe(TaskName.DELIVER_WEBHOOK, args=[delivery_id], queue=settings.CELERY_QUEUE_WEBHOOKS)
+def task_shares(heads: list[Head]) -> list[list[int]]:
+    """The claimed heads as the tasks that will try them: one webhook's heads together, in claim order, at most
+    HEADS_PER_TASK to a task (a backlog still spreads over the worker pool). Each task message costs a worker
+    about as much as an attempt, so one per head would double a delivery's cost; and one webhook to a task keeps
+    a slow receiver from holding up another's deliveries."""
+    by_webhook: dict[int, list[int]] = {}
+    for head in heads:
+        by_webhook.setdefault(head.webhook_id, []).append(head.delivery_id)
+    return [ids[i : i + HEADS_PER_TASK] for ids in by_webhook.values() for i in range(0, len(ids), HEADS_PER_TASK)]
+
+
+def send_shares(shares: list[list[int]]) -> None:
+    for delivery_ids in shares:
+        send_task_rollback_unsafe(TaskName.DELIVER_WEBHOOK, args=delivery_ids, queue=settings.CELERY_QUEUE_WEBHOOKS)
 
 
 @dataclass(frozen=True)
@@ -197,6 +222,21 @@ def attempt(delivery_id: int) -> Outcome | None:
 def attempt_head(webhook_id: int, order_key: str) -> Outcome | None:
     """Try the head of one key once, if it is due and no other worker has the key. None when nothing was tried."""
     return _attempt(_HEAD_OF_KEY, {"webhook_id": webhook_id, "order_key": order_key})
+
+
+def deliver_claimed(delivery_ids: list[int], *, budget_seconds: float = KEY_BUDGET_SECONDS) -> list[Outcome]:
+    """Try claimed deliveries in turn, each with the run of its key behind it (deliver_in_order), for up to
+    `budget_seconds` in all; the ones not reached by then get a task each. The outcomes of the attempts made."""
+    deadline = time.monotonic() + budget_seconds
+    outcomes: list[Outcome] = []
+    with recorded_together():
+        for n, delivery_id in enumerate(delivery_ids):
+            if time.monotonic() >= deadline:
+                # A slow receiver (or a long run): the rest in parallel, as one task each would have gone.
+                send_shares([[left] for left in delivery_ids[n:]])
+                break
+            outcomes += deliver_in_order(delivery_id, budget_seconds=deadline - time.monotonic())
+    return outcomes
 
 
 def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SECONDS) -> list[Outcome]:

@@ -96,6 +96,7 @@ def drive(ctx: Context, batch: Batch, *, label: str, rate: float | None = None) 
         "command_statuses": dict(statuses),
         "accepted_per_s": round(len(accepted) / accept_window, 1) if accept_window else None,
         "applied_per_s": round(len(finals) / applied_window, 1) if applied_window else None,
+        "applied_window_seconds": round(applied_window, 2),  # the first submission to the last finish
         "accept_latency": summary_ms(s.seconds for s in accepted),
         "submit_to_finished": summary_ms((f - s).total_seconds() for s, f in finals),
         "wall_seconds": round(wall, 2),

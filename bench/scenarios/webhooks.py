@@ -3,8 +3,10 @@
 - Cost: scenario 1's drive at full speed, four times on batches of K/2 fresh tickets: with no webhook, with two
   active webhooks whose receiver (a real HTTP server in the harness, tests/support/receiver.py) answers 200 at once,
   again with two, again with none. Same run, same worker (it consumes the webhooks queue too, as the Procfile's
-  does): the ratio of the mean applied rates, and the worker's CPU per command with the deliveries included. Every
-  event of a drive with webhooks must reach both before the next phase starts. Target ≥ 0.85.
+  does): the ratio of the mean sustained rates, and the worker's CPU per command with the deliveries included.
+  Every event of a drive with webhooks must reach both before the next phase starts, and the sustained rate counts
+  that wait: commands ÷ (first submission to last finish + the time the deliveries took after it). A drive's rate
+  alone would flatter a pipeline that leaves its deliveries behind (it is reported too). Target ≥ 0.85.
 - Statements per command: each step of a ticket's life applied in the harness (the worker never sees these
   commands) with every SQL statement counted; the outbox's share is its INSERT INTO event.
 - Delivery: a backlog recorded in one transaction (as `record_events` does for any change) is delivered to one
@@ -54,10 +56,12 @@ def cost(ctx: Context, batches: list[Batch]) -> dict:
                 for hook in hooks:
                     _deactivate(ctx, hook)
             problems += drive["problems"] + delivered.pop("problems", [])
+            window = drive["applied_window_seconds"] + delivered.get("drained_seconds", 0)
             phases.append(
                 {
                     "webhooks": kind,
                     "applied_per_s": drive["applied_per_s"],
+                    "sustained_per_s": round(drive["commands"] / window, 1) if window else None,
                     "submit_to_finished": drive["submit_to_finished"],
                     "worker_cpu_ms_per_command": round(cpu.get("worker", 0) * 1000 / drive["commands"], 1),
                     "postgres_cpu_ms_per_command": round(cpu.get("postgres", 0) * 1000 / drive["commands"], 1),
@@ -66,16 +70,27 @@ def cost(ctx: Context, batches: list[Batch]) -> dict:
             )
     finally:
         receiver.stop()
-    rates = {kind: [p["applied_per_s"] for p in phases if p["webhooks"] == kind] for kind in ("none", "two")}
-    mean = {kind: sum(r) / len(r) if r and all(r) else None for kind, r in rates.items()}
-    ratio = mean["two"] / mean["none"] if mean["two"] and mean["none"] else None
+    sustained, sustained_ratio = _mean_rates(phases, "sustained_per_s")
+    drive_rates, drive_ratio = _mean_rates(phases, "applied_per_s")
     return {
         "phases": phases,
         "tickets_per_phase": len(batches[0]),
-        "applied_per_s": {kind: round(value, 1) if value else None for kind, value in mean.items()},
-        "applied_ratio": round(ratio, 3) if ratio else None,
+        "applied_per_s": sustained,
+        "applied_ratio": sustained_ratio,
+        "drive_applied_per_s": drive_rates,  # without the deliveries' catch-up: for comparison with older runs
+        "drive_applied_ratio": drive_ratio,
         "problems": problems,
     }
+
+
+def _mean_rates(phases: list[dict], field: str) -> tuple[dict, float | None]:
+    """The mean of `field` over the phases of each kind, and two ÷ none."""
+    rates = {kind: [p[field] for p in phases if p["webhooks"] == kind] for kind in ("none", "two")}
+    mean = {kind: sum(r) / len(r) if r and all(r) else None for kind, r in rates.items()}
+    ratio = mean["two"] / mean["none"] if mean["two"] and mean["none"] else None
+    return {kind: round(value, 1) if value else None for kind, value in mean.items()}, (
+        round(ratio, 3) if ratio else None
+    )
 
 
 def statements_per_command(ctx: Context, batch: Batch) -> dict:
@@ -296,7 +311,7 @@ def target_rows(cost_result: dict | None, delivery_result: dict | None) -> list[
     rates = cost_result and cost_result["applied_per_s"]
     rows = [
         (
-            "applied commands/s, two webhooks ÷ none",
+            "applied commands/s, two webhooks ÷ none, sustained (deliveries caught up)",
             f"≥ {COST_RATIO_FLOOR}",
             f"{rates['two']}/s ÷ {rates['none']}/s = {ratio}" if ratio else "-",
             None if ratio is None else ratio >= COST_RATIO_FLOOR,
@@ -323,7 +338,12 @@ def figure_rows(cost_result: dict | None, statements: dict | None, delivery_resu
     rows = []
     for n, phase in enumerate((cost_result or {}).get("phases", []), start=1):
         title = f"8. cost phase {n}, {phase['webhooks']} webhooks"
-        rows.append((f"{title}: applied commands/s", str(phase["applied_per_s"])))
+        rows.append(
+            (
+                f"{title}: applied commands/s, sustained (deliveries caught up) / the drive alone",
+                f"{phase.get('sustained_per_s')} / {phase['applied_per_s']}",
+            )
+        )
         rows.append(
             (
                 f"{title}: CPU ms per command, worker / PostgreSQL (deliveries included)",
@@ -334,6 +354,15 @@ def figure_rows(cost_result: dict | None, statements: dict | None, delivery_resu
             rows.append(
                 (f"{title}: deliveries done, s after the drive", f"{phase['deliveries']} in {phase['drained_seconds']}")
             )
+    if (cost_result or {}).get("drive_applied_ratio"):
+        rates = cost_result["drive_applied_per_s"]
+        rows.append(
+            (
+                "8. two webhooks ÷ none, the drives alone (deliveries left behind not counted; runs before "
+                "2026-12-03 reported this)",
+                f"{rates['two']}/s ÷ {rates['none']}/s = {cost_result['drive_applied_ratio']}",
+            )
+        )
     if statements:
         rows.append(
             (

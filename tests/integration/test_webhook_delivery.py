@@ -51,7 +51,7 @@ def drain(rounds: int = 100) -> int:
     made = 0
     for _ in range(rounds):
         dispatch_all()
-        tried = [outcome for outcome in map(attempt, claim_due_heads()) if outcome is not None]
+        tried = [outcome for head in claim_due_heads() if (outcome := attempt(head.delivery_id)) is not None]
         if not tried:
             return made
         made += len(tried)

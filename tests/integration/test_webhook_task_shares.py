@@ -1,0 +1,172 @@
+"""Claimed heads go out as one task per webhook, not one per delivery (apps/webhooks/delivery.py `task_shares`):
+a task message costs a worker about what an attempt does. The dispatch a commit asks for tries the first share
+itself; a share is at most HEADS_PER_TASK heads; what a task does not reach within its budget gets a task each.
+Real Redis (the queue is a list we read) and real receivers on loopback."""
+
+import base64
+import json
+import uuid
+
+import pytest
+import redis
+from django.db import transaction
+
+from apps.common import metrics
+from apps.common.tasks import TaskName
+from apps.common.time import utc_now
+from apps.events.models import EventType
+from apps.events.recording import NewEvent, record_events
+from apps.webhooks import delivery
+from apps.webhooks.delivery import claim_due_heads, deliver_claimed, task_shares
+from apps.webhooks.dispatch import dispatch_all
+from apps.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
+from apps.webhooks.signing import new_secret
+from apps.webhooks.tasks import deliver_webhook, dispatch_webhooks, sweep_webhooks
+from tests.support.receiver import Receiver
+
+# Commits for real: the claims commit before their tasks are published.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_receivers_allowed(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+
+@pytest.fixture
+def sent(settings):
+    """A private webhooks queue (no live worker consumes it); returns the delivery ids of each delivery task sent to
+    it (the dispatch a commit of events asks for goes there too, and is left out)."""
+    settings.CELERY_QUEUE_WEBHOOKS = f"shares-{uuid.uuid4().hex[:8]}-webhooks"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def messages() -> list[list[int]]:
+        raw = client.lrange(settings.CELERY_QUEUE_WEBHOOKS, 0, -1)[::-1]  # kombu pushes on the left
+        decoded = [json.loads(message) for message in raw]
+        tasks = {message["headers"]["task"] for message in decoded}
+        assert tasks <= {TaskName.DELIVER_WEBHOOK, TaskName.DISPATCH_WEBHOOKS}, tasks
+        deliveries = [message for message in decoded if message["headers"]["task"] == TaskName.DELIVER_WEBHOOK]
+        return [json.loads(base64.b64decode(message["body"]))[0] for message in deliveries]
+
+    yield messages
+    client.delete(settings.CELERY_QUEUE_WEBHOOKS)
+
+
+@pytest.fixture
+def receivers():
+    servers = [Receiver().start(), Receiver().start()]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def webhook_for(receiver: Receiver) -> Webhook:
+    hook = Webhook.objects.create(url=receiver.url, event_types=["*"], secret=new_secret())
+    receiver.secrets.append(hook.secret)
+    return hook
+
+
+def record(*ticket_ids: int) -> None:
+    """One event per ticket id given, in one transaction, and their deliveries."""
+    now = utc_now()
+    with transaction.atomic():
+        record_events(
+            [
+                NewEvent(type=EventType.TICKET_MANUAL_METRICS_SET, occurred_at=now, data={"n": n}, ticket_id=ticket)
+                for n, ticket in enumerate(ticket_ids)
+            ]
+        )
+    dispatch_all()
+
+
+def heads_of(hook: Webhook) -> list[int]:
+    """The first delivery of each of the webhook's keys, oldest first: the heads a claim finds."""
+    firsts = {}
+    for row in WebhookDelivery.objects.filter(webhook=hook).order_by("event_position"):
+        firsts.setdefault(row.order_key, row.pk)
+    return list(firsts.values())
+
+
+def test_the_sweep_sends_one_task_per_webhook_with_its_heads_in_claim_order(receivers, sent):
+    first, second = (webhook_for(receiver) for receiver in receivers)
+    record(-1, -2, -3, -1)
+
+    assert sweep_webhooks() == 6  # three keys to each webhook
+
+    assert sorted(sent()) == sorted([heads_of(first), heads_of(second)])
+    assert all(receiver.received() == [] for receiver in receivers)  # the sweep only sends
+
+
+def test_the_dispatch_tries_the_first_share_itself_and_sends_the_others(receivers, sent):
+    hooks = [webhook_for(receiver) for receiver in receivers]
+    record(-1, -2, -1)
+
+    assert dispatch_webhooks() == 4
+
+    (message,) = sent()
+    tried_here = next(hook for hook in hooks if heads_of(hook) != message)
+    left = next(hook for hook in hooks if hook is not tried_here)
+    assert message == heads_of(left)
+    here = WebhookDelivery.objects.filter(webhook=tried_here)
+    assert {row.status for row in here} == {DeliveryStatus.DELIVERED}  # each key's run followed its head
+    assert {row.status for row in WebhookDelivery.objects.filter(webhook=left)} == {DeliveryStatus.PENDING}
+    by_ticket = {}
+    for d in receivers[hooks.index(tried_here)].received():
+        by_ticket.setdefault(d.event["ticket_id"], []).append(d.event["data"]["n"])
+    assert by_ticket == {-1: [0, 2], -2: [1]}  # one key's deliveries in position order
+
+
+def test_a_share_holds_at_most_heads_per_task(receivers, sent, monkeypatch):
+    monkeypatch.setattr(delivery, "HEADS_PER_TASK", 2)
+    hook = webhook_for(receivers[0])
+    record(-1, -2, -3, -4, -5)
+
+    sweep_webhooks()
+
+    heads = heads_of(hook)
+    assert sent() == [heads[0:2], heads[2:4], heads[4:5]]
+
+
+def test_heads_not_reached_within_the_budget_get_a_task_each(receivers, sent):
+    webhook_for(receivers[0])
+    record(-1, -2, -3)
+    with transaction.atomic():
+        (share,) = task_shares(claim_due_heads())
+
+    assert deliver_claimed(share, budget_seconds=0) == []
+
+    assert sent() == [[head] for head in share]  # claimed already: sent on, in parallel, untried
+    assert receivers[0].received() == []
+
+
+def test_a_message_with_one_delivery_from_before_the_grouping_still_delivers(receivers):
+    hook = webhook_for(receivers[0])
+    record(-1, -1)
+
+    assert deliver_webhook(heads_of(hook)[0]) == DeliveryStatus.DELIVERED
+
+    assert [d.event["data"]["n"] for d in receivers[0].received()] == [0, 1]
+
+
+def test_a_task_s_attempts_reach_the_metrics_in_one_round_trip_at_its_end(receivers, settings, monkeypatch):
+    hook = webhook_for(receivers[0])
+    record(-1, -2, -3)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    key = metrics._key("webhook_attempts")
+    before = int(client.hget(key, "delivered") or 0)
+    seen_inside = []
+
+    real_post = delivery.outbound.post
+
+    def post_and_look(*args, **kwargs):
+        seen_inside.append(int(client.hget(key, "delivered") or 0))
+        return real_post(*args, **kwargs)
+
+    monkeypatch.setattr(delivery.outbound, "post", post_and_look)
+    with transaction.atomic():
+        (share,) = task_shares(claim_due_heads(webhook_id=hook.pk))
+    outcomes = deliver_claimed(share)
+
+    assert [o.status for o in outcomes] == ["delivered"] * 3
+    assert seen_inside == [before] * 3  # nothing sent while the task ran
+    assert int(client.hget(key, "delivered")) == before + 3
