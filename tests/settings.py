@@ -6,6 +6,14 @@ import uuid
 # One id per test run, inherited by the worker and beat processes the run starts, keeps the queues and cache keys
 # of test runs that share this machine's Redis apart (a developer's run and CI, or two developers).
 RUN_ID = os.environ.setdefault("TICKETFLOW_TEST_RUN", uuid.uuid4().hex[:8])
+# `make test` runs the unit and integration tests on two pytest-xdist workers. Each inherits the controller's run id
+# and the names derived from it below, so each takes a run of its own (the processes it starts inherit that one).
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _XDIST_WORKER and not RUN_ID.endswith(f"-{_XDIST_WORKER}"):
+    RUN_ID = os.environ["TICKETFLOW_TEST_RUN"] = f"{RUN_ID}-{_XDIST_WORKER}"
+    for _queue in ("COMMANDS", "TIMERS", "MAINTENANCE", "WEBHOOKS"):
+        os.environ.pop(f"CELERY_QUEUE_{_queue}", None)
+    os.environ.pop("CACHE_KEY_PREFIX", None)
 # A developer's .env (their DATABASE_URL, their FLOWER_BASIC_AUTH) must not steer the suite or the processes it
 # starts: the tests read no env file unless TICKETFLOW_ENV_FILE names one (tests/unit/test_env.py does, per process).
 os.environ.setdefault("TICKETFLOW_ENV_FILE", os.devnull)

@@ -9,7 +9,8 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken
 from tests.support.assertions import assert_problem
 
-COMMAND_ID = uuid.uuid4()
+# No such command. Fixed, not random: every pytest-xdist worker must collect the same test ids.
+COMMAND_ID = uuid.UUID("7ad30f32-de41-4e6a-9ea6-99de2bbbcb7a")
 PROTECTED = [
     ("POST", "/api/v1/commands", {"type": "ticket.start", "ticket_id": 1}),
     ("GET", "/api/v1/commands", None),
