@@ -34,22 +34,19 @@ seed: migrate
 run: install
 	@$(PY) -m devstack run --port $(PORT)
 
-# The suite must stay under 15 minutes on the 2-core machine, so it runs in two parts: the unit and integration
-# tests on two pytest-xdist workers (each with a test database, queues and cache keys of its own: tests/settings.py;
-# a file's tests stay together and in order on one worker, as some modules sum up what their earlier tests did),
-# then the tests that start workers, servers and browsers, one at a time (their timing checks want the machine to
-# themselves). The API fuzzing runs in the second part too: on an xdist worker schemathesis 4 runs only the first
-# operation's examples, and the module's last test checks that every operation was fuzzed. The slowest tests of each
-# part are listed at its end. PYTEST_ARGS goes to both parts; a part it selects nothing from (exit status 5) is not
-# a failure.
+# The suite must stay under 15 minutes on the 2-core machine, so it runs in two parts: first the unit and
+# integration tests on two pytest-xdist workers (each with a test database, queues and cache keys of its own:
+# tests/settings.py; a file's tests stay together and in order on one worker, as some modules sum up what their
+# earlier tests did), then the tests tests/conftest.py marks `serial` one at a time: end-to-end, fault and browser
+# tests, which start workers and servers and time what they do, and the API fuzzing. Every test not marked `fault`
+# is in exactly one part. The slowest tests of each part are listed at its end. PYTEST_ARGS goes to both parts; a
+# part it selects nothing from (exit status 5) is not a failure.
 XDIST_WORKERS ?= 2
-FUZZ_TESTS := tests/integration/test_fuzz_api.py
 test: install
 	@$(PY) manage.py ensure_database
-	$(PY) -m pytest -m "not fault" -n $(XDIST_WORKERS) --dist loadfile --durations=10 \
-		tests/unit tests/integration --ignore=$(FUZZ_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
-	$(PY) -m pytest -m "not fault" --durations=20 tests/e2e tests/fault tests/browser $(FUZZ_TESTS) $(PYTEST_ARGS) \
+	$(PY) -m pytest -m "not fault and not serial" -n $(XDIST_WORKERS) --dist loadfile --durations=10 $(PYTEST_ARGS) \
 		|| [ $$? -eq 5 ]
+	$(PY) -m pytest -m "not fault and serial" --durations=20 $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The long variants `make test` leaves out (@pytest.mark.fault): 1,000-command fault runs and the 60-second storm.
 test-fault: install

@@ -1,6 +1,28 @@
+from pathlib import Path
+
 import pytest
 
 from apps.rules import selectors as rules_selectors
+
+TESTS = Path(__file__).resolve().parent
+# What `make test` runs one at a time, after the rest has run on two pytest-xdist workers: the tests that start
+# workers, servers and browsers and time what they do (they want the machine to themselves), and the API fuzzing
+# (on an xdist worker schemathesis 4 runs only its first operation's examples).
+SERIAL_DIRECTORIES = {"e2e", "fault", "browser"}
+SERIAL_MARKS = ("e2e", "browser")
+SERIAL_MODULES = {TESTS / "integration" / "test_fuzz_api.py"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marks
+def pytest_collection_modifyitems(items):
+    for item in items:
+        path = Path(item.path)
+        if (
+            path.relative_to(TESTS).parts[0] in SERIAL_DIRECTORIES
+            or path in SERIAL_MODULES
+            or any(item.get_closest_marker(mark) for mark in SERIAL_MARKS)
+        ):
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(autouse=True)

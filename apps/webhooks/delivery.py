@@ -75,8 +75,8 @@ WITH due AS (
     LIMIT %(limit)s
     FOR UPDATE OF d SKIP LOCKED
 )
-UPDATE webhook_delivery SET enqueued_at = now() FROM due WHERE webhook_delivery.id = due.id
-RETURNING webhook_delivery.id, webhook_delivery.webhook_id, webhook_delivery.next_attempt_at
+UPDATE webhook_delivery SET enqueued_at = statement_timestamp() FROM due WHERE webhook_delivery.id = due.id
+RETURNING webhook_delivery.id, webhook_delivery.webhook_id, webhook_delivery.next_attempt_at, webhook_delivery.attempts
 """
 
 
@@ -85,6 +85,11 @@ class Head(NamedTuple):
 
     delivery_id: int
     webhook_id: int
+    attempts: int  # made before; 0: a first try
+
+    @property
+    def first_try(self) -> bool:
+        return self.attempts == 0
 
 
 def send_due(*, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH) -> int:
@@ -108,7 +113,7 @@ def claim_due_heads(*, webhook_id: int | None = None, order_key: str | None = No
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_DUE_HEADS, params)
         rows = sorted(cursor.fetchall(), key=lambda row: (row[2], row[0]))  # RETURNING keeps no order
-    return [Head(delivery_id, webhook_id) for delivery_id, webhook_id, _ in rows]
+    return [Head(delivery_id, webhook_id, attempts) for delivery_id, webhook_id, _, attempts in rows]
 
 
 def task_shares(heads: list[Head]) -> list[list[int]]:
@@ -235,7 +240,13 @@ def deliver_claimed(delivery_ids: list[int], *, budget_seconds: float = KEY_BUDG
                 # A slow receiver (or a long run): the rest in parallel, as one task each would have gone.
                 send_shares([[left] for left in delivery_ids[n:]])
                 break
-            outcomes += deliver_in_order(delivery_id, budget_seconds=deadline - time.monotonic())
+            try:
+                outcomes += deliver_in_order(delivery_id, budget_seconds=deadline - time.monotonic())
+            except Exception:
+                # The others must not wait for the sweep's resend window because this one broke (it waits there,
+                # claimed): they go on in tasks of their own, and the error is the task's.
+                send_shares([[left] for left in delivery_ids[n + 1 :]])
+                raise
     return outcomes
 
 

@@ -28,7 +28,7 @@ def dispatch_webhooks() -> int:
     """Sent after a commit that recorded events (apps/webhooks/kick.py): the sweep's work, at once, and the first
     task's share of it done here, which saves a task message (and its hop through the broker) per dispatch."""
     forget_queued()
-    return _dispatch_and_send("webhook deliveries dispatched on commit", deliver_first_share=True)
+    return _dispatch_and_send("webhook deliveries dispatched on commit", try_a_share_here=True)
 
 
 @shared_task(name=TaskName.SWEEP_WEBHOOKS, ignore_result=True, send_events=False)
@@ -38,18 +38,21 @@ def sweep_webhooks() -> int:
     The guarantee behind every task message: a lost message, a killed worker or a flushed Redis only delays a
     delivery until the next sweep after WEBHOOK_RESEND_AFTER_SECONDS. Any number may run at once.
     """
-    return _dispatch_and_send("webhook deliveries swept", deliver_first_share=False)
+    return _dispatch_and_send("webhook deliveries swept", try_a_share_here=False)
 
 
-def _dispatch_and_send(message: str, *, deliver_first_share: bool) -> int:
-    """Create deliveries, claim the due heads, send their tasks (all, or all but the first share, tried here).
-    Returns how many heads were claimed."""
+def _dispatch_and_send(message: str, *, try_a_share_here: bool) -> int:
+    """Create deliveries, claim the due heads and send their tasks; with `try_a_share_here`, the first share of
+    first tries is tried here instead. Retries always go to tasks: a dispatch is there for new events, and must not
+    sit on a failing receiver's backlog. Returns how many heads were claimed."""
     created = dispatch_all()
     with transaction.atomic():
-        shares = task_shares(claim_due_heads())
-        here = shares.pop(0) if shares and deliver_first_share else []
+        heads = claim_due_heads()
+        first_tries = task_shares([head for head in heads if head.first_try])
+        here = first_tries.pop(0) if first_tries and try_a_share_here else []
+        shares = first_tries + task_shares([head for head in heads if not head.first_try])
         on_commit(lambda: send_shares(shares))  # a publish lost here is the sweep's, after the resend window
-    claimed = len(here) + sum(map(len, shares))
+    claimed = len(heads)
     if created or claimed:
         # Not `created`: LogRecord has an attribute of that name, and logging refuses to overwrite it.
         logger.info(message, extra={"deliveries_created": created, "heads_claimed": claimed})

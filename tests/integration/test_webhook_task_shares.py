@@ -6,10 +6,11 @@ Real Redis (the queue is a list we read) and real receivers on loopback."""
 import base64
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.common import metrics
 from apps.common.tasks import TaskName
@@ -170,3 +171,45 @@ def test_a_task_s_attempts_reach_the_metrics_in_one_round_trip_at_its_end(receiv
     assert [o.status for o in outcomes] == ["delivered"] * 3
     assert seen_inside == [before] * 3  # nothing sent while the task ran
     assert int(client.hget(key, "delivered")) == before + 3
+
+
+def test_a_delivery_that_breaks_sends_the_rest_of_its_share_on_before_the_error_is_raised(receivers, sent, monkeypatch):
+    webhook_for(receivers[0])
+    record(-1, -2, -3)
+    with transaction.atomic():
+        (share,) = task_shares(claim_due_heads())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the sender")
+
+    monkeypatch.setattr(delivery.outbound, "post", broken)
+    with pytest.raises(RuntimeError):
+        deliver_claimed(share)
+
+    assert sent() == [[head] for head in share[1:]]  # the first waits, claimed, for the sweep's resend window
+
+
+def test_the_dispatch_tries_only_first_tries_itself_and_leaves_retries_to_tasks(receivers, sent):
+    retrying, fresh = (webhook_for(receiver) for receiver in receivers)
+    record(-1)
+    WebhookDelivery.objects.filter(webhook=retrying).update(attempts=1)  # a retry now due
+    due_retry = heads_of(retrying)
+
+    assert dispatch_webhooks() == 2
+
+    assert sent() == [due_retry]
+    assert receivers[0].received() == []  # the failing receiver's backlog is a task's, not the dispatch's
+    assert [d.event["ticket_id"] for d in receivers[1].received()] == [-1]
+    assert {row.status for row in WebhookDelivery.objects.filter(webhook=fresh)} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_claim_marks_its_heads_sent_at_the_statement_not_at_its_transaction_s_start(receivers):
+    hook = webhook_for(receivers[0])
+    record(-1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        (began,) = cursor.fetchone()
+        cursor.execute("SELECT pg_sleep(0.05)")
+        (head,) = claim_due_heads(webhook_id=hook.pk)
+    # The resend window is counted from here: a claim late in a long transaction must not shorten it.
+    assert WebhookDelivery.objects.get(pk=head.delivery_id).enqueued_at >= began + timedelta(seconds=0.05)
