@@ -9,8 +9,9 @@ RUN_ID = os.environ.setdefault("TICKETFLOW_TEST_RUN", uuid.uuid4().hex[:8])
 # `make test` runs the unit and integration tests on two pytest-xdist workers. Each inherits the controller's run id
 # and the names derived from it below, so each takes a run of its own (the processes it starts inherit that one).
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-if _XDIST_WORKER and not RUN_ID.endswith(f"-{_XDIST_WORKER}"):
-    RUN_ID = os.environ["TICKETFLOW_TEST_RUN"] = f"{RUN_ID}-{_XDIST_WORKER}"
+# Joined without a separator: the id also goes into database names, which take only letters, digits and "_".
+if _XDIST_WORKER and not RUN_ID.endswith(_XDIST_WORKER):
+    RUN_ID = os.environ["TICKETFLOW_TEST_RUN"] = f"{RUN_ID}{_XDIST_WORKER}"
     for _queue in ("COMMANDS", "TIMERS", "MAINTENANCE", "WEBHOOKS"):
         os.environ.pop(f"CELERY_QUEUE_{_queue}", None)
     os.environ.pop("CACHE_KEY_PREFIX", None)
