@@ -4,17 +4,14 @@ order says it must (a retry scheduled), leaves other keys to their own tasks, an
 budget to a task of its own. A real receiver on loopback; events recorded as `record_events` records them."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.common.time import utc_now
-from apps.events.models import EventType
-from apps.events.recording import NewEvent, record_events
 from apps.webhooks.delivery import attempt_head, deliver_in_order
-from apps.webhooks.dispatch import dispatch_all
-from apps.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
-from apps.webhooks.signing import new_secret
+from apps.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.receiver import Receiver
+from tests.support.webhooks import record_ticket_events, webhook_for
 
 pytestmark = pytest.mark.django_db
 
@@ -31,32 +28,13 @@ def receiver():
     server.stop()
 
 
-def webhook_for(receiver: Receiver) -> Webhook:
-    hook = Webhook.objects.create(url=receiver.url, event_types=["*"], secret=new_secret())
-    receiver.secrets.append(hook.secret)
-    return hook
-
-
-def record(*ticket_ids: int) -> None:
-    """One event per ticket id given, in that order, in one transaction; then their deliveries."""
-    now = utc_now()
-    with transaction.atomic():
-        record_events(
-            [
-                NewEvent(type=EventType.TICKET_MANUAL_METRICS_SET, occurred_at=now, data={"n": n}, ticket_id=ticket)
-                for n, ticket in enumerate(ticket_ids)
-            ]
-        )
-    dispatch_all()
-
-
 def of_key(order_key: str) -> list[WebhookDelivery]:
     return list(WebhookDelivery.objects.filter(order_key=order_key).order_by("event_position"))
 
 
 def test_one_call_sends_the_key_s_due_deliveries_in_position_order_and_no_other_key(receiver):
     webhook_for(receiver)
-    record(-1, -2, -1, -1, -2)
+    record_ticket_events(-1, -2, -1, -1, -2)
     first = of_key("t-1")[0]
 
     outcomes = deliver_in_order(first.pk)
@@ -71,7 +49,7 @@ def test_one_call_sends_the_key_s_due_deliveries_in_position_order_and_no_other_
 
 def test_each_attempt_is_two_statements_in_one_transaction(receiver):
     webhook_for(receiver)
-    record(-1, -1)
+    record_ticket_events(-1, -1)
     first = of_key("t-1")[0]
 
     with CaptureQueriesContext(connection) as seen:
@@ -87,7 +65,7 @@ def test_each_attempt_is_two_statements_in_one_transaction(receiver):
 
 def test_a_retry_stops_the_run_and_the_later_deliveries_of_the_key_wait(receiver):
     webhook_for(receiver)
-    record(-1, -1, -1)
+    record_ticket_events(-1, -1, -1)
     first, second, third = of_key("t-1")
     receiver.status = 500
 
@@ -103,7 +81,7 @@ def test_a_retry_stops_the_run_and_the_later_deliveries_of_the_key_wait(receiver
 def test_a_final_failure_moves_the_run_on_to_the_next_delivery(receiver, settings):
     settings.WEBHOOK_RETRY_WINDOW_SECONDS = 3  # shorter than the first retry delay: a failed attempt fails for good
     webhook_for(receiver)
-    record(-1, -1)
+    record_ticket_events(-1, -1)
     receiver.status = 503
 
     outcomes = deliver_in_order(of_key("t-1")[0].pk)
@@ -114,7 +92,7 @@ def test_a_final_failure_moves_the_run_on_to_the_next_delivery(receiver, setting
 
 def test_a_key_that_outlasts_the_budget_is_handed_to_a_task_of_its_own(receiver):
     webhook_for(receiver)
-    record(-1, -1, -1)
+    record_ticket_events(-1, -1, -1)
     first, second, third = of_key("t-1")
 
     outcomes = deliver_in_order(first.pk, budget_seconds=0)
@@ -128,7 +106,7 @@ def test_a_key_that_outlasts_the_budget_is_handed_to_a_task_of_its_own(receiver)
 
 def test_a_delivery_not_due_or_not_the_head_starts_no_run(receiver):
     webhook_for(receiver)
-    record(-1, -1)
+    record_ticket_events(-1, -1)
     first, second = of_key("t-1")
 
     assert deliver_in_order(second.pk) == []  # not the head

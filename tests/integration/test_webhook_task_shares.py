@@ -14,16 +14,12 @@ from django.db import connection, transaction
 
 from apps.common import metrics
 from apps.common.tasks import TaskName
-from apps.common.time import utc_now
-from apps.events.models import EventType
-from apps.events.recording import NewEvent, record_events
 from apps.webhooks import delivery
 from apps.webhooks.delivery import claim_due_heads, deliver_claimed, task_shares
-from apps.webhooks.dispatch import dispatch_all
 from apps.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
-from apps.webhooks.signing import new_secret
 from apps.webhooks.tasks import deliver_webhook, dispatch_webhooks, sweep_webhooks
 from tests.support.receiver import Receiver
+from tests.support.webhooks import record_ticket_events, webhook_for
 
 # Commits for real: the claims commit before their tasks are published.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,25 +57,6 @@ def receivers():
         server.stop()
 
 
-def webhook_for(receiver: Receiver) -> Webhook:
-    hook = Webhook.objects.create(url=receiver.url, event_types=["*"], secret=new_secret())
-    receiver.secrets.append(hook.secret)
-    return hook
-
-
-def record(*ticket_ids: int) -> None:
-    """One event per ticket id given, in one transaction, and their deliveries."""
-    now = utc_now()
-    with transaction.atomic():
-        record_events(
-            [
-                NewEvent(type=EventType.TICKET_MANUAL_METRICS_SET, occurred_at=now, data={"n": n}, ticket_id=ticket)
-                for n, ticket in enumerate(ticket_ids)
-            ]
-        )
-    dispatch_all()
-
-
 def heads_of(hook: Webhook) -> list[int]:
     """The first delivery of each of the webhook's keys, oldest first: the heads a claim finds."""
     firsts = {}
@@ -90,7 +67,7 @@ def heads_of(hook: Webhook) -> list[int]:
 
 def test_the_sweep_sends_one_task_per_webhook_with_its_heads_in_claim_order(receivers, sent):
     first, second = (webhook_for(receiver) for receiver in receivers)
-    record(-1, -2, -3, -1)
+    record_ticket_events(-1, -2, -3, -1)
 
     assert sweep_webhooks() == 6  # three keys to each webhook
 
@@ -100,7 +77,7 @@ def test_the_sweep_sends_one_task_per_webhook_with_its_heads_in_claim_order(rece
 
 def test_the_dispatch_tries_the_first_share_itself_and_sends_the_others(receivers, sent):
     hooks = [webhook_for(receiver) for receiver in receivers]
-    record(-1, -2, -1)
+    record_ticket_events(-1, -2, -1)
 
     assert dispatch_webhooks() == 4
 
@@ -120,7 +97,7 @@ def test_the_dispatch_tries_the_first_share_itself_and_sends_the_others(receiver
 def test_a_share_holds_at_most_heads_per_task(receivers, sent, monkeypatch):
     monkeypatch.setattr(delivery, "HEADS_PER_TASK", 2)
     hook = webhook_for(receivers[0])
-    record(-1, -2, -3, -4, -5)
+    record_ticket_events(-1, -2, -3, -4, -5)
 
     sweep_webhooks()
 
@@ -130,7 +107,7 @@ def test_a_share_holds_at_most_heads_per_task(receivers, sent, monkeypatch):
 
 def test_heads_not_reached_within_the_budget_get_a_task_each(receivers, sent):
     webhook_for(receivers[0])
-    record(-1, -2, -3)
+    record_ticket_events(-1, -2, -3)
     with transaction.atomic():
         (share,) = task_shares(claim_due_heads())
 
@@ -142,7 +119,7 @@ def test_heads_not_reached_within_the_budget_get_a_task_each(receivers, sent):
 
 def test_a_message_with_one_delivery_from_before_the_grouping_still_delivers(receivers):
     hook = webhook_for(receivers[0])
-    record(-1, -1)
+    record_ticket_events(-1, -1)
 
     assert deliver_webhook(heads_of(hook)[0]) == DeliveryStatus.DELIVERED
 
@@ -151,7 +128,7 @@ def test_a_message_with_one_delivery_from_before_the_grouping_still_delivers(rec
 
 def test_a_task_s_attempts_reach_the_metrics_in_one_round_trip_at_its_end(receivers, settings, monkeypatch):
     hook = webhook_for(receivers[0])
-    record(-1, -2, -3)
+    record_ticket_events(-1, -2, -3)
     client = redis.Redis.from_url(settings.REDIS_URL)
     key = metrics._key("webhook_attempts")
     before = int(client.hget(key, "delivered") or 0)
@@ -175,7 +152,7 @@ def test_a_task_s_attempts_reach_the_metrics_in_one_round_trip_at_its_end(receiv
 
 def test_a_delivery_that_breaks_sends_the_rest_of_its_share_on_before_the_error_is_raised(receivers, sent, monkeypatch):
     webhook_for(receivers[0])
-    record(-1, -2, -3)
+    record_ticket_events(-1, -2, -3)
     with transaction.atomic():
         (share,) = task_shares(claim_due_heads())
 
@@ -191,7 +168,7 @@ def test_a_delivery_that_breaks_sends_the_rest_of_its_share_on_before_the_error_
 
 def test_the_dispatch_tries_only_first_tries_itself_and_leaves_retries_to_tasks(receivers, sent):
     retrying, fresh = (webhook_for(receiver) for receiver in receivers)
-    record(-1)
+    record_ticket_events(-1)
     WebhookDelivery.objects.filter(webhook=retrying).update(attempts=1)  # a retry now due
     due_retry = heads_of(retrying)
 
@@ -205,7 +182,7 @@ def test_the_dispatch_tries_only_first_tries_itself_and_leaves_retries_to_tasks(
 
 def test_a_claim_marks_its_heads_sent_at_the_statement_not_at_its_transaction_s_start(receivers):
     hook = webhook_for(receivers[0])
-    record(-1)
+    record_ticket_events(-1)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT now()")
         (began,) = cursor.fetchone()

@@ -21,4 +21,5 @@ servers      a private Redis and PostgreSQL cluster (fault tests)
 sessions     work-session steps at an instant; pause budgets
 stack        a whole private stack for one fault test
 tool         `python -m tests.support.tool`: seeding and inspection inside a stack's own database
+webhooks     a webhook aimed at a test receiver; events recorded per ticket, their deliveries dispatched
 """
