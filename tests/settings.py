@@ -6,24 +6,30 @@ import uuid
 # One id per test run, inherited by the worker and beat processes the run starts, keeps the queues and cache keys
 # of test runs that share this machine's Redis apart (a developer's run and CI, or two developers).
 RUN_ID = os.environ.setdefault("TICKETFLOW_TEST_RUN", uuid.uuid4().hex[:8])
+# The names derived from the run id: queues and cache keys of the run's own.
+DERIVED_FROM_RUN_ID = {
+    "CACHE_KEY_PREFIX": "ticketflow-test-{}",
+    **{
+        f"CELERY_QUEUE_{queue.upper()}": f"test-{{}}-{queue}"
+        for queue in ("commands", "timers", "maintenance", "webhooks")
+    },
+}
 # `make test` runs the unit and integration tests on two pytest-xdist workers. Each inherits the controller's run id
-# and the names derived from it below, so each takes a run of its own (the processes it starts inherit that one).
+# and the names derived from it, so each takes a run of its own (the processes it starts inherit that one). Joined
+# without a separator: the id also goes into database names, which take only letters, digits and "_".
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-# Joined without a separator: the id also goes into database names, which take only letters, digits and "_".
-if _XDIST_WORKER and not RUN_ID.endswith(_XDIST_WORKER):
+_OWN_RUN = bool(_XDIST_WORKER) and not RUN_ID.endswith(_XDIST_WORKER)
+if _OWN_RUN:
     RUN_ID = os.environ["TICKETFLOW_TEST_RUN"] = f"{RUN_ID}{_XDIST_WORKER}"
-    for _queue in ("COMMANDS", "TIMERS", "MAINTENANCE", "WEBHOOKS"):
-        os.environ.pop(f"CELERY_QUEUE_{_queue}", None)
-    os.environ.pop("CACHE_KEY_PREFIX", None)
+for _name, _pattern in DERIVED_FROM_RUN_ID.items():
+    if _OWN_RUN:
+        os.environ[_name] = _pattern.format(RUN_ID)
+    else:
+        os.environ.setdefault(_name, _pattern.format(RUN_ID))
 # A developer's .env (their DATABASE_URL, their FLOWER_BASIC_AUTH) must not steer the suite or the processes it
 # starts: the tests read no env file unless TICKETFLOW_ENV_FILE names one (tests/unit/test_env.py does, per process).
 os.environ.setdefault("TICKETFLOW_ENV_FILE", os.devnull)
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-os.environ.setdefault("CACHE_KEY_PREFIX", f"ticketflow-test-{RUN_ID}")
-os.environ.setdefault("CELERY_QUEUE_COMMANDS", f"test-{RUN_ID}-commands")
-os.environ.setdefault("CELERY_QUEUE_TIMERS", f"test-{RUN_ID}-timers")
-os.environ.setdefault("CELERY_QUEUE_MAINTENANCE", f"test-{RUN_ID}-maintenance")
-os.environ.setdefault("CELERY_QUEUE_WEBHOOKS", f"test-{RUN_ID}-webhooks")
 # Debug mode (the development key, plain HTTP), as `make run`; inherited by the processes the run starts. A stack
 # that runs as in production says DJANGO_DEBUG=0 itself (tests/support/stack.py).
 os.environ.setdefault("DJANGO_DEBUG", "1")

@@ -132,6 +132,11 @@ def send_shares(shares: list[list[int]]) -> None:
         send_task_rollback_unsafe(TaskName.DELIVER_WEBHOOK, args=delivery_ids, queue=settings.CELERY_QUEUE_WEBHOOKS)
 
 
+def send_each(delivery_ids: list[int]) -> None:
+    """Claimed deliveries a task will not try after all: a task each, so they go on in parallel."""
+    send_shares([[delivery_id] for delivery_id in delivery_ids])
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # the delivery's status after the attempt
@@ -237,15 +242,14 @@ def deliver_claimed(delivery_ids: list[int], *, budget_seconds: float = KEY_BUDG
     with recorded_together():
         for n, delivery_id in enumerate(delivery_ids):
             if time.monotonic() >= deadline:
-                # A slow receiver (or a long run): the rest in parallel, as one task each would have gone.
-                send_shares([[left] for left in delivery_ids[n:]])
+                send_each(delivery_ids[n:])  # a slow receiver (or a long run): the rest in parallel
                 break
             try:
                 outcomes += deliver_in_order(delivery_id, budget_seconds=deadline - time.monotonic())
             except Exception:
                 # The others must not wait for the sweep's resend window because this one broke (it waits there,
                 # claimed): they go on in tasks of their own, and the error is the task's.
-                send_shares([[left] for left in delivery_ids[n + 1 :]])
+                send_each(delivery_ids[n + 1 :])
                 raise
     return outcomes
 
