@@ -1,25 +1,29 @@
-"""Delivering: which deliveries may go now, and one attempt at one of them.
+"""Delivering: which deliveries may go now, and rounds of attempts at them.
 
 Order (API.md): to one webhook, the deliveries that share an ordering key (apps/webhooks/dispatch.py) go out one at
 a time, in position order. Two things enforce it:
 - only the *head* of a key is ever picked: a pending delivery with no earlier pending one of its key (a delivery
   waiting for its retry is pending, so the later ones wait behind it until it is delivered or failed);
-- an attempt runs inside a transaction that holds the delivery's row lock and a transaction-level advisory lock on
-  its key, so two workers can never send the same key at once, and a worker killed mid-attempt releases both by
-  rolling back (the delivery stays pending and due: it is simply tried again). The price: an attempt holds a
-  database connection for up to the 10 s an answer may take (the worker's concurrency bounds how many).
+- attempts run inside a transaction that holds each delivery's row lock and a transaction-level advisory lock on
+  its key, so two workers can never send the same key at once, and a worker killed mid-round releases them all by
+  rolling back (the deliveries stay pending and due: they are simply sent again, and receivers deduplicate on
+  `webhook-id`). The price: a round holds a database connection for as long as its POSTs take (the task's budget,
+  plus at most the 10 s one answer may take).
 
 Retries are data: a failed attempt sets `next_attempt_at`; beat's sweep sends a task for every due head. A task
 message is only a hint: lost, duplicated or early, the row decides.
 
-Cost: a delivery's task goes on with the next heads of its key itself (`deliver_in_order`), so a ticket's run of
-events costs one task; the heads claimed together go out as one task per webhook (`task_shares`), the first of them
-tried by the dispatch that claimed them; and each attempt is two statements in one transaction: the locked read
-(head check, key lock, event and clock folded in) and the write (attempt row and delivery state in one statement).
+Cost: the heads claimed together go out as one task per webhook (`task_shares`), the first of them tried by the
+dispatch that claimed them. A task tries its heads in *rounds* (`_attempt_round`): one transaction, one locked read
+(head check, key locks, events and clock folded in), the POSTs in position order, one write (every attempt row and
+delivery state); then a round for the next heads of the keys that moved on, and so on, so a ticket's run of events
+costs one task too. A round's statements and commit are shared by its deliveries, where each attempt used to pay
+for a transaction of its own.
 """
 
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -80,6 +84,15 @@ RETURNING webhook_delivery.id, webhook_delivery.webhook_id, webhook_delivery.nex
 """
 
 
+# Claims take turns (a transaction-level lock, held to the claimer's commit, taken by a statement before the claim's
+# own, so the claim's snapshot is taken after the previous claimer committed). Two claims at once would each lock
+# rows the other was claiming: a FOR UPDATE that finds a row changed under it re-checks the row, and when the row
+# no longer qualifies (claimed meanwhile) it is skipped but stays locked to the end of the transaction. A delivery
+# task that reached its claimed head in that window found it held (SKIP LOCKED), sent nothing, and the head waited
+# for the sweep's resend window, up to WEBHOOK_RESEND_AFTER_SECONDS.
+_CLAIMS_TAKE_TURNS = "SELECT pg_advisory_xact_lock(hashtextextended('ticketflow:webhook-claims', 0))"
+
+
 class Head(NamedTuple):
     """A due head, claimed: its task is about to be sent (or it is about to be tried where it was claimed)."""
 
@@ -92,25 +105,32 @@ class Head(NamedTuple):
         return self.attempts == 0
 
 
-def send_due(*, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH) -> int:
-    """Send delivery tasks for the due heads (of one webhook, or one key, when given) not sent lately."""
+def send_due(
+    *, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH, even_if_sent: bool = False
+) -> int:
+    """Send delivery tasks for the due heads (of one webhook, or one key, when given) not sent lately; with
+    `even_if_sent`, whether sent lately or not (a hand-off: the task it was sent to may have found it held)."""
     with transaction.atomic():
-        shares = task_shares(claim_due_heads(webhook_id=webhook_id, order_key=order_key, limit=limit))
+        heads = claim_due_heads(webhook_id=webhook_id, order_key=order_key, limit=limit, even_if_sent=even_if_sent)
+        shares = task_shares(heads)
         if shares:
             on_commit(lambda: send_shares(shares))
     return sum(map(len, shares))
 
 
-def claim_due_heads(*, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH):
-    """The due heads whose task was not sent lately, oldest due first, marked as sent now (in the caller's
-    transaction)."""
+def claim_due_heads(
+    *, webhook_id: int | None = None, order_key: str | None = None, limit: int = SEND_BATCH, even_if_sent: bool = False
+):
+    """The due heads whose task was not sent lately (with `even_if_sent`, every due head), oldest due first, marked
+    as sent now (in the caller's transaction)."""
     params = {
-        "resend_after": settings.WEBHOOK_RESEND_AFTER_SECONDS,
+        "resend_after": 0 if even_if_sent else settings.WEBHOOK_RESEND_AFTER_SECONDS,
         "webhook_id": webhook_id,
         "order_key": order_key,
         "limit": limit,
     }
     with connection.cursor() as cursor:
+        cursor.execute(_CLAIMS_TAKE_TURNS)
         cursor.execute(_CLAIM_DUE_HEADS, params)
         rows = sorted(cursor.fetchall(), key=lambda row: (row[2], row[0]))  # RETURNING keeps no order
     return [Head(delivery_id, webhook_id, attempts) for delivery_id, webhook_id, _, attempts in rows]
@@ -150,13 +170,13 @@ class Outcome:
         return self.status != DeliveryStatus.PENDING and self.order_key is not None
 
 
-# One statement reads all an attempt needs, and only if the attempt may go: the delivery (locked; SKIP LOCKED, so a
-# delivery another worker has is not waited for), pending and due, the head of its key, its webhook active, its
-# event (NULLs once retention pruned it), whether this transaction got its key's advisory lock, and PostgreSQL's
-# clock as the attempt starts. `which` picks one delivery by id or the head of one key.
-# The lock function runs for each row that passes the WHERE, which can include a row then skipped as locked: every
-# such row belongs to the same key (or is the one delivery), so at worst the lock is held to this transaction's end,
-# which comes at once when the row returned is not ours to send.
+# A round of attempts reads all it needs in one statement, and only the deliveries that may go: each (locked; SKIP
+# LOCKED, so a delivery another worker has is not waited for) pending and due, the head of its key, its webhook
+# active; its event (NULLs once retention pruned it); whether this transaction got its key's advisory lock; and
+# PostgreSQL's clock as the round starts. `which` picks deliveries by id, or the heads of some keys.
+# The rows are locked in a CTE first (a locking CTE is evaluated once and in full), so the advisory lock is asked
+# for only the rows this transaction holds: asked for a row then skipped as locked, it would hold a key that this
+# transaction does not send, and another worker would pass that key over.
 _DELIVERY_COLUMNS = ("id", "order_key", "attempts", "give_up_at")
 # What an attempt reads of its webhook and of its event (the rest of either, deferred, is never needed).
 _WEBHOOK_FIELDS = ("id", "url", "secret", "previous_secret", "secret_rotated_at")
@@ -164,30 +184,35 @@ _EVENT_FIELDS = (
     "position", "id", "type", "occurred_at", "recorded_at", "ticket_id", "technician_id", "actor_id", "command_id",
     "data",
 )  # fmt: skip
-_BY_ID = "d.id = %(id)s"
-_HEAD_OF_KEY = "d.webhook_id = %(webhook_id)s AND d.order_key = %(order_key)s"
+_BY_IDS = "d.id = ANY(%(ids)s)"
+_HEADS_OF_KEYS = (
+    "(d.webhook_id, d.order_key) IN (SELECT * FROM unnest(%(webhook_ids)s::bigint[], %(order_keys)s::text[]))"
+)
 
 
 @cache
-def _locked_attempt(which: str) -> str:
+def _locked_round(which: str) -> str:
     columns = (
         [f"d.{column}" for column in _DELIVERY_COLUMNS]
         + [f"w.{field.column}" for field in _fields(Webhook, _WEBHOOK_FIELDS)]
         + [f"e.{field.column}" for field in _fields(Event, _EVENT_FIELDS)]
     )
     return f"""
+WITH locked AS (
+    SELECT d.id, d.order_key, d.attempts, d.give_up_at, d.webhook_id, d.event_position
+    FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+    WHERE {which} AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp() AND w.active
+      AND {_NO_EARLIER_PENDING}
+    FOR UPDATE OF d SKIP LOCKED
+)
 SELECT {", ".join(columns)},
        pg_try_advisory_xact_lock(
            hashtextextended('webhook:' || d.webhook_id || ':' || coalesce(d.order_key, 'd' || d.id), 0)),
        clock_timestamp()
-FROM webhook_delivery d
+FROM locked d
 JOIN webhook w ON w.id = d.webhook_id
 LEFT JOIN event e ON e.position = d.event_position
-WHERE {which} AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp() AND w.active
-  AND {_NO_EARLIER_PENDING}
 ORDER BY d.event_position, d.id
-LIMIT 1
-FOR UPDATE OF d SKIP LOCKED
 """
 
 
@@ -196,23 +221,35 @@ def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
     return tuple(model._meta.get_field(name) for name in names)
 
 
-# The attempt's row (append-only) and the delivery's new state, in one statement.
-_RECORD_ATTEMPT = """
+# A round's attempt rows (append-only) and its deliveries' new states, in one statement.
+_RECORD_ATTEMPTS = """
 WITH attempt AS (
+    SELECT * FROM unnest(
+        %(id)s::bigint[], %(number)s::integer[], %(started_at)s::timestamptz[], %(duration_ms)s::integer[],
+        %(response_status)s::smallint[], %(error)s::text[], %(excerpt)s::text[], %(status)s::text[],
+        %(next_attempt_at)s::timestamptz[], %(finished_at)s::timestamptz[]
+    ) AS a (id, number, started_at, duration_ms, response_status, error, excerpt, status, next_attempt_at,
+            finished_at)
+), recorded AS (
     INSERT INTO webhook_delivery_attempt
         (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt)
-    VALUES (%(id)s, %(number)s, %(started_at)s, %(duration_ms)s, %(response_status)s, %(error)s, %(excerpt)s)
+    SELECT id, number, started_at, duration_ms, response_status, error, excerpt FROM attempt
 )
-UPDATE webhook_delivery
-SET attempts = %(number)s, enqueued_at = NULL, status = %(status)s, next_attempt_at = %(next_attempt_at)s,
-    finished_at = %(finished_at)s
-WHERE id = %(id)s
+UPDATE webhook_delivery d
+SET attempts = a.number, enqueued_at = NULL, status = a.status, next_attempt_at = a.next_attempt_at,
+    finished_at = a.finished_at
+FROM attempt a
+WHERE d.id = a.id
 """
+_RECORDED_COLUMNS = (
+    "id", "number", "started_at", "duration_ms", "response_status", "error", "excerpt", "status", "next_attempt_at",
+    "finished_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _Locked:
-    """A delivery this transaction may attempt, as _LOCKED_ATTEMPT read it."""
+    """A delivery this round holds, as _locked_round read it."""
 
     delivery_id: int
     attempts: int
@@ -220,38 +257,46 @@ class _Locked:
     order_key: str | None
     webhook: Webhook
     event: Event | None
+    key_locked: bool  # False: another worker has its key, and this round leaves it alone
+
+
+@dataclass(frozen=True)
+class _Tried:
+    locked: _Locked
     started_at: datetime
+    answer: outbound.Answer
+
+
+@dataclass(frozen=True)
+class _Round:
+    outcomes: list[Outcome]
+    not_tried: list[_Locked]  # held, but the deadline came first (or an attempt broke): released untried
 
 
 def attempt(delivery_id: int) -> Outcome | None:
     """Try the delivery once, if it is pending, due, the head of its key, its webhook active and no other worker
     has it or its key. Returns None when it was not tried."""
-    return _attempt(_BY_ID, {"id": delivery_id})
+    return _only(_attempt_round(_BY_IDS, {"ids": [delivery_id]}))
 
 
 def attempt_head(webhook_id: int, order_key: str) -> Outcome | None:
     """Try the head of one key once, if it is due and no other worker has the key. None when nothing was tried."""
-    return _attempt(_HEAD_OF_KEY, {"webhook_id": webhook_id, "order_key": order_key})
+    return _only(_attempt_round(_HEADS_OF_KEYS, _keys_params([(webhook_id, order_key)])))
+
+
+def _only(round_: _Round) -> Outcome | None:
+    return round_.outcomes[0] if round_.outcomes else None
 
 
 def deliver_claimed(delivery_ids: list[int], *, budget_seconds: float = KEY_BUDGET_SECONDS) -> list[Outcome]:
-    """Try claimed deliveries in turn, each with the run of its key behind it (deliver_in_order), for up to
-    `budget_seconds` in all; the ones not reached by then get a task each. The outcomes of the attempts made."""
+    """Try claimed deliveries in one round (one transaction: one locked read, the POSTs in position order, one
+    write), then, round by round, the next heads of the keys that moved on, for up to `budget_seconds` in all.
+    Claimed deliveries not reached by then get a task each; keys still due, a task of their own. The outcomes of
+    the attempts made."""
     deadline = time.monotonic() + budget_seconds
-    outcomes: list[Outcome] = []
     with recorded_together():
-        for n, delivery_id in enumerate(delivery_ids):
-            if time.monotonic() >= deadline:
-                send_each(delivery_ids[n:])  # a slow receiver (or a long run): the rest in parallel
-                break
-            try:
-                outcomes += deliver_in_order(delivery_id, budget_seconds=deadline - time.monotonic())
-            except Exception:
-                # The others must not wait for the sweep's resend window because this one broke (it waits there,
-                # claimed): they go on in tasks of their own, and the error is the task's.
-                send_each(delivery_ids[n + 1 :])
-                raise
-    return outcomes
+        first = _attempt_round(_BY_IDS, {"ids": delivery_ids}, deadline=deadline, handing_on=_send_each_held)
+        return first.outcomes + _follow_keys(first.outcomes, deadline)
 
 
 def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SECONDS) -> list[Outcome]:
@@ -260,92 +305,159 @@ def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SEC
     claim per delivery. A key still due when the budget is spent gets a task of its own (its next head, claimed as
     the sweep claims), so one busy ticket never holds a worker for long. The outcomes of the attempts made."""
     deadline = time.monotonic() + budget_seconds
-    outcome = attempt(delivery_id)
-    outcomes = [] if outcome is None else [outcome]
-    while outcome is not None and outcome.key_moves_on:
+    with recorded_together():
+        first = _attempt_round(_BY_IDS, {"ids": [delivery_id]})
+        return first.outcomes + _follow_keys(first.outcomes, deadline)
+
+
+def _follow_keys(outcomes: list[Outcome], deadline: float) -> list[Outcome]:
+    """Round after round, the next heads of the keys whose last attempt settled, until none is due or the deadline
+    comes; a key still due then is claimed and sent to a task of its own."""
+    followed: list[Outcome] = []
+    keys = _keys_moving_on(outcomes)
+    while keys:
         if time.monotonic() >= deadline:
-            send_due(webhook_id=outcome.webhook_id, order_key=outcome.order_key)
+            _send_keys_on(keys)
             break
-        outcome = attempt_head(outcome.webhook_id, outcome.order_key)
-        if outcome is not None:
-            outcomes.append(outcome)
+        round_ = _attempt_round(
+            _HEADS_OF_KEYS, _keys_params(keys), deadline=deadline, handing_on=lambda held: _send_keys_on(_keys_of(held))
+        )
+        followed += round_.outcomes
+        keys = _keys_moving_on(round_.outcomes)
     # No next head due, or another worker has it (it goes on from there), or it waits for a retry (beat's sweep).
-    return outcomes
+    return followed
 
 
-def _attempt(which: str, params: dict) -> Outcome | None:
+def _keys_moving_on(outcomes: list[Outcome]) -> list[tuple[int, str]]:
+    return [(outcome.webhook_id, outcome.order_key) for outcome in outcomes if outcome.key_moves_on]
+
+
+def _keys_params(keys: list[tuple[int, str]]) -> dict:
+    return {"webhook_ids": [webhook_id for webhook_id, _ in keys], "order_keys": [key for _, key in keys]}
+
+
+def _keys_of(locked: list[_Locked]) -> list[tuple[int, str]]:
+    return [(held.webhook.pk, held.order_key) for held in locked if held.order_key is not None]
+
+
+def _send_keys_on(keys: list[tuple[int, str]]) -> None:
+    """Keys this task leaves still due: a task each for their heads. Sent even if a head's task was sent lately:
+    that task may have come while this one held the head, found it held and done nothing, and the sweep would
+    only send it again after WEBHOOK_RESEND_AFTER_SECONDS."""
+    for webhook_id, order_key in keys:
+        send_due(webhook_id=webhook_id, order_key=order_key, even_if_sent=True)
+
+
+def _send_each_held(held: list["_Locked"]) -> None:
+    send_each([locked.delivery_id for locked in held])
+
+
+def _attempt_round(which: str, params: dict, *, deadline: float = math.inf, handing_on=None) -> _Round:
+    """One transaction: hold the deliveries `which` picks that may go, POST them one by one in position order
+    until the deadline, and record every attempt made in one statement. A transaction per round, not per attempt:
+    a worker killed mid-round rolls the round back, and its deliveries are sent again (receivers deduplicate on
+    `webhook-id`), as the one in flight always was.
+
+    `handing_on(held)` gets the deliveries held but not tried, after the commit. An attempt that raises (a bug)
+    ends the round: the attempts before it are recorded, the rest handed on, then the error leaves."""
+    tried: list[_Tried] = []
+    error: Exception | None = None
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_locked_attempt(which), params)
-            row = cursor.fetchone()
-        if row is None:  # not due, not the head, or another worker has it
-            return None
-        *columns, key_locked, started_at = row
-        if not key_locked:  # another worker has its key
-            return None
-        outcome = _try_once(_locked(columns, started_at))
-    record_webhook_attempt(_METRIC_OUTCOMES[outcome.status], outcome.duration_ms / 1000)
-    return outcome
+            cursor.execute(_locked_round(which), params)
+            rows = cursor.fetchall()
+        read_at = time.monotonic()
+        held = [_locked(row[:-1]) for row in rows]
+        mine = [locked for locked in held if locked.key_locked]
+        for locked in mine:
+            if time.monotonic() >= deadline:
+                break
+            # PostgreSQL's clock as the round began, moved on by the time the round has taken since.
+            started_at = rows[0][-1] + timedelta(seconds=time.monotonic() - read_at)
+            try:
+                answer = _post(locked)
+            except Exception as broken:
+                error = broken
+                break
+            tried.append(_Tried(locked, started_at, answer))
+            if answer.status == 410:
+                break  # the webhook is deactivated below, and the round ends with it
+        outcomes = _record(tried) if tried else []
+    gone = {one.locked.webhook.pk for one in tried if one.answer.status == 410}  # deactivated: nothing more goes
+    not_tried = [locked for locked in mine[len(tried) + (error is not None) :] if locked.webhook.pk not in gone]
+    if not_tried and handing_on is not None:
+        handing_on(not_tried)
+    for outcome in outcomes:
+        record_webhook_attempt(_METRIC_OUTCOMES[outcome.status], outcome.duration_ms / 1000)
+    if error is not None:
+        raise error
+    return _Round(outcomes, not_tried)
 
 
-def _locked(columns: list, started_at: datetime) -> _Locked:
-    """The delivery, its webhook and its event (None once retention pruned it) from _locked_attempt's columns."""
+def _locked(columns: list) -> _Locked:
+    """The delivery, its webhook and its event (None once retention pruned it) from _locked_round's columns."""
     webhook_fields, event_fields = _fields(Webhook, _WEBHOOK_FIELDS), _fields(Event, _EVENT_FIELDS)
     delivery_end = len(_DELIVERY_COLUMNS)
     webhook_end = delivery_end + len(webhook_fields)
     delivery_id, order_key, attempts, give_up_at = columns[:delivery_end]
     webhook = model_from_row(Webhook, webhook_fields, columns[delivery_end:webhook_end])
-    event_values = columns[webhook_end:]
+    *event_values, key_locked = columns[webhook_end:]
     event_pruned = event_values[0] is None  # its position (the key the join is on): no event joined
     event = None if event_pruned else model_from_row(Event, event_fields, event_values)
-    return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event, started_at)
+    return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event, key_locked)
 
 
-def _try_once(locked: _Locked) -> Outcome:
+def _post(locked: _Locked) -> outbound.Answer:
+    """One POST of the delivery's event, signed, to its webhook's target (checked again now: DNS may have moved)."""
     webhook, event = locked.webhook, locked.event
     if event is None:
-        answer = outbound.Answer(None, b"", "the event is no longer kept (EVENT_RETENTION_DAYS)", 0)
-    else:
-        body = json.dumps(event_data(event), separators=(",", ":"))
-        try:
-            target = resolve(webhook.url)
-        except RefusedTarget as refused:
-            answer = outbound.Answer(None, b"", f"target refused: {refused}", 0)
-        else:
-            answer = outbound.post(target, body=body.encode(), headers=_headers(webhook, event, body))
-    number = locked.attempts + 1
-    changes = _next_state(locked, answer, event_kept=event is not None)
+        return outbound.Answer(None, b"", "the event is no longer kept (EVENT_RETENTION_DAYS)", 0)
+    body = json.dumps(event_data(event), separators=(",", ":"))
+    try:
+        target = resolve(webhook.url)
+    except RefusedTarget as refused:
+        return outbound.Answer(None, b"", f"target refused: {refused}", 0)
+    return outbound.post(target, body=body.encode(), headers=_headers(webhook, event, body))
+
+
+def _record(tried: list[_Tried]) -> list[Outcome]:
+    """The round's attempt rows and its deliveries' new states (one statement), a 410's webhook deactivated, and a
+    log line per attempt. The outcomes, in the order tried."""
+    recorded = []
+    for one in tried:
+        locked, answer = one.locked, one.answer
+        changes = _next_state(locked, one.started_at, answer, event_kept=locked.event is not None)
+        excerpt = answer.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+        recorded.append(
+            (locked.delivery_id, locked.attempts + 1, one.started_at, answer.duration_ms, answer.status,
+             answer.error, excerpt, changes["status"], changes["next_attempt_at"], changes["finished_at"])
+        )  # fmt: skip
+    by_column = {name: [row[n] for row in recorded] for n, name in enumerate(_RECORDED_COLUMNS)}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_ATTEMPT,
-            {
-                "id": locked.delivery_id,
-                "number": number,
-                "started_at": locked.started_at,
-                "duration_ms": answer.duration_ms,
+        cursor.execute(_RECORD_ATTEMPTS, by_column)
+    gone = {one.locked.webhook.pk for one in tried if one.answer.status == 410}
+    if gone:
+        Webhook.objects.filter(pk__in=gone).update(active=False)
+        for webhook_id in gone:
+            logger.warning("webhook deactivated: its receiver answered 410", extra={"webhook_id": webhook_id})
+    outcomes = []
+    for one, (delivery_id, number, *_, status, _next, _finished) in zip(tried, recorded, strict=True):
+        event, answer = one.locked.event, one.answer
+        logger.info(
+            "webhook attempt",
+            extra={
+                "webhook_id": one.locked.webhook.pk,
+                "delivery_id": delivery_id,
+                "event_id": None if event is None else str(event.id),
+                "attempt": number,
                 "response_status": answer.status,
                 "error": answer.error,
-                "excerpt": answer.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace"),
-                **changes,
+                "duration_ms": answer.duration_ms,
+                "outcome": status,
             },
         )
-    if answer.status == 410:
-        Webhook.objects.filter(pk=webhook.pk).update(active=False)
-        logger.warning("webhook deactivated: its receiver answered 410", extra={"webhook_id": webhook.pk})
-    logger.info(
-        "webhook attempt",
-        extra={
-            "webhook_id": webhook.pk,
-            "delivery_id": locked.delivery_id,
-            "event_id": None if event is None else str(event.id),
-            "attempt": number,
-            "response_status": answer.status,
-            "error": answer.error,
-            "duration_ms": answer.duration_ms,
-            "outcome": changes["status"],
-        },
-    )
-    return Outcome(changes["status"], answer.duration_ms, webhook.pk, locked.order_key)
+        outcomes.append(Outcome(status, answer.duration_ms, one.locked.webhook.pk, one.locked.order_key))
+    return outcomes
 
 
 def _headers(webhook, event: Event, body: str) -> dict[str, str]:
@@ -362,10 +474,10 @@ def _headers(webhook, event: Event, body: str) -> dict[str, str]:
     }
 
 
-def _next_state(locked: _Locked, answer: outbound.Answer, *, event_kept: bool) -> dict:
+def _next_state(locked: _Locked, started_at: datetime, answer: outbound.Answer, *, event_kept: bool) -> dict:
     """The delivery's state after an attempt: 2xx delivered; 410 failed (the caller deactivates the webhook);
     anything else retried per WEBHOOK_RETRY_SCHEDULE until give_up_at, then failed."""
-    finished_at = locked.started_at
+    finished_at = started_at
     final = {"next_attempt_at": None, "finished_at": finished_at}
     if answer.status is not None and 200 <= answer.status < 300:
         return {"status": DeliveryStatus.DELIVERED, **final}
