@@ -5,10 +5,14 @@ It is on the write path of every command, so it costs next to nothing:
 - Only while an active webhook exists. Each process remembers whether one does and asks again at most every
   ACTIVE_RECHECK_SECONDS (a webhook saved in this process makes it ask at once). A webhook made active elsewhere
   is therefore kicked for only a few seconds after, and served by the sweep meanwhile.
-- One queued dispatch at a time, as lanes are queued (apps/commands/dispatch.py): a Redis flag set when a dispatch
-  task is published and cleared by the task before it reads the feed. A burst of commits while one is queued
-  publishes nothing; a commit after the task cleared the flag publishes the next, so none is passed over (the
-  dispatcher reads only what committed before it started, and a commit after that finds the flag cleared).
+- One dispatcher at a time, queued or running, and it goes on while commits keep coming. Every kick sets the
+  PENDING flag; only the kick that takes the DISPATCHER flag publishes a task (both in one round trip). The
+  dispatcher clears PENDING before each pass over the feed, so a pass covers every commit that came before it;
+  after a pass it gives the DISPATCHER flag back and only then looks at PENDING: a commit during the pass either
+  found the flag taken, and left PENDING set for the dispatcher to see, or came after the give-back and published
+  a dispatcher of its own. So no commit is passed over, and a steady stream of commits costs one task message per
+  DISPATCHER_SECONDS, not one per commit (each costs a worker about what a no-op task does), and no two
+  dispatchers fight over the same webhooks.
 """
 
 import logging
@@ -21,16 +25,20 @@ from django.core.cache import cache
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from apps.common.redis_client import redis_client
 from apps.common.tasks import TaskName, send_task_rollback_unsafe
 from apps.webhooks.models import Webhook
 
 logger = logging.getLogger("ticketflow.webhooks")
 
 ACTIVE_RECHECK_SECONDS = 2.0
-# How long the flag may suppress publishes: a flag whose task was lost (or is stuck behind a long queue) stops
-# suppressing after this; the sweep delivers meanwhile.
-QUEUED_FLAG_SECONDS = 10
-QUEUED_FLAG = "webhook-dispatch-queued"
+# How long the DISPATCHER flag may stand for a dispatcher: a flag whose task was lost, or whose dispatcher died,
+# stops holding kicks back after this; the sweep delivers meanwhile. A dispatcher renews it before each pass.
+DISPATCHER_FLAG_SECONDS = 10
+DISPATCHER_FLAG = "webhook-dispatcher"
+PENDING_FLAG = "webhook-dispatch-pending"  # commits since the dispatcher's last pass began
+# How long one dispatcher task goes on; then, if commits are still coming, it publishes the next one.
+DISPATCHER_SECONDS = 5.0
 
 
 class _ActiveWebhooks:
@@ -65,27 +73,65 @@ def _webhook_saved(**_signal_kwargs) -> None:
 
 
 def kick_dispatch() -> bool:
-    """After a commit that recorded events: publish a dispatch unless none is needed or one is queued already.
-    True if one was published. Never raises for Redis: the sweep is there."""
+    """After a commit that recorded events: publish a dispatcher unless none is needed or one is queued or running
+    already (which sees this commit: see the module docstring). True if one was published. Never raises for Redis:
+    the sweep is there."""
     if not active_webhooks.exist():
         return False
     try:
-        first = cache.add(QUEUED_FLAG, 1, timeout=QUEUED_FLAG_SECONDS)
+        with redis_client().pipeline(transaction=False) as pipe:
+            pipe.set(_key(PENDING_FLAG), 1, ex=DISPATCHER_FLAG_SECONDS)
+            pipe.set(_key(DISPATCHER_FLAG), 1, nx=True, ex=DISPATCHER_FLAG_SECONDS)
+            first = bool(pipe.execute()[1])
     except redis.RedisError:
         first = True  # no flag without Redis; the publish below tells whether the broker is there
     if not first:
         return False
     try:
-        send_task_rollback_unsafe(TaskName.DISPATCH_WEBHOOKS, args=[], queue=settings.CELERY_QUEUE_WEBHOOKS)
+        publish_dispatcher()
     except Exception:
-        forget_queued()  # nothing was queued: the next commit must publish
+        _forget(DISPATCHER_FLAG)  # nothing was queued: the next commit must publish
         raise
     return True
 
 
-def forget_queued() -> None:
-    """The dispatch task starting: commits from now on need a task of their own. Cleared before it reads the feed."""
+def publish_dispatcher() -> None:
+    send_task_rollback_unsafe(TaskName.DISPATCH_WEBHOOKS, args=[], queue=settings.CELERY_QUEUE_WEBHOOKS)
+
+
+def pass_starting() -> None:
+    """The dispatcher about to read the feed: commits from now on are the next pass's; its flag renewed."""
     try:
-        cache.delete(QUEUED_FLAG)
+        with redis_client().pipeline(transaction=False) as pipe:
+            pipe.delete(_key(PENDING_FLAG))
+            pipe.set(_key(DISPATCHER_FLAG), 1, ex=DISPATCHER_FLAG_SECONDS)
+            pipe.execute()
     except redis.RedisError:
-        logger.warning("could not clear the webhook dispatch flag; it expires by itself")
+        logger.warning("could not clear the webhook dispatch flags; they expire by themselves")
+
+
+def another_pass() -> bool:
+    """After a pass: give the DISPATCHER flag back, then, if commits came meanwhile, take it again. True: this
+    dispatcher makes another pass. False: none is needed, or a commit after the give-back published a dispatcher
+    of its own (or Redis is away: the sweep is there)."""
+    try:
+        with redis_client().pipeline(transaction=False) as pipe:
+            pipe.delete(_key(DISPATCHER_FLAG))
+            pipe.exists(_key(PENDING_FLAG))
+            pending = pipe.execute()[1]
+        return bool(pending) and bool(redis_client().set(_key(DISPATCHER_FLAG), 1, nx=True, ex=DISPATCHER_FLAG_SECONDS))
+    except redis.RedisError:
+        logger.warning("could not read the webhook dispatch flags; the sweep delivers what a kick misses")
+        return False
+
+
+def _forget(flag: str) -> None:
+    try:
+        redis_client().delete(_key(flag))
+    except redis.RedisError:
+        logger.warning("could not clear a webhook dispatch flag; it expires by itself", extra={"flag": flag})
+
+
+def _key(flag: str) -> str:
+    """The flag's Redis key, under the cache's prefix (a test run's, or a deployment's, own)."""
+    return cache.make_key(flag)

@@ -2,6 +2,7 @@
 sweep that keeps them moving."""
 
 import logging
+import time
 
 from celery import shared_task
 from django.db import transaction
@@ -9,7 +10,7 @@ from django.db import transaction
 from apps.common.tasks import TaskName, on_commit
 from apps.webhooks.delivery import claim_due_heads, deliver_claimed, send_shares, task_shares
 from apps.webhooks.dispatch import dispatch_all
-from apps.webhooks.kick import forget_queued
+from apps.webhooks.kick import DISPATCHER_SECONDS, another_pass, pass_starting, publish_dispatcher
 
 logger = logging.getLogger("ticketflow.webhooks")
 
@@ -25,10 +26,20 @@ def deliver_webhook(*delivery_ids: int) -> str | None:
 
 @shared_task(name=TaskName.DISPATCH_WEBHOOKS, ignore_result=True)
 def dispatch_webhooks() -> int:
-    """Sent after a commit that recorded events (apps/webhooks/kick.py): the sweep's work, at once, and the first
-    task's share of it done here, which saves a task message (and its hop through the broker) per dispatch."""
-    forget_queued()
-    return _dispatch_and_send("webhook deliveries dispatched on commit", try_a_share_here=True)
+    """The dispatcher a commit that recorded events asks for (apps/webhooks/kick.py): the sweep's work, at once, and
+    the first task's share of it done here, which saves a task message (and its hop through the broker). It makes
+    another pass while commits keep coming, for up to DISPATCHER_SECONDS; then, if they still come, it publishes
+    the next dispatcher. Returns how many heads its passes claimed."""
+    ends = time.monotonic() + DISPATCHER_SECONDS
+    claimed = 0
+    while True:
+        pass_starting()
+        claimed += _dispatch_and_send("webhook deliveries dispatched on commit", try_a_share_here=True)
+        if not another_pass():
+            return claimed
+        if time.monotonic() >= ends:
+            publish_dispatcher()  # it holds the flag this one took back
+            return claimed
 
 
 @shared_task(name=TaskName.SWEEP_WEBHOOKS, ignore_result=True, send_events=False)

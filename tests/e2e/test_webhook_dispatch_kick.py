@@ -8,12 +8,14 @@ import time
 import pytest
 import redis
 from celery.signals import before_task_publish
+from django.core.cache import cache
 from django.db import transaction
 
 from apps.common import time as clock
 from apps.common.tasks import TaskName
 from apps.events.models import EventType
 from apps.events.recording import NewEvent, record_event
+from apps.webhooks import kick
 from tests.support.processes import Worker, process_env, running, wait_until
 from tests.support.receiver import Receiver
 
@@ -25,6 +27,9 @@ def webhooks_worker(settings):
     """A worker on the webhooks queue only, and no beat: every delivery here follows a kick."""
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_QUEUE_WEBHOOKS)  # other tests' sweeps
+    # and the flags of a dispatcher other tests queued (deleted with the queue just now), which would hold kicks
+    # back until they expire
+    cache.delete_many([kick.DISPATCHER_FLAG, kick.PENDING_FLAG])
     worker = Worker(
         f"e2e-kick-{settings.RUN_ID}",
         env=process_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1"),

@@ -1,0 +1,114 @@
+"""One webhook dispatcher at a time, and it goes on while commits keep coming (apps/webhooks/kick.py): a commit
+during a pass publishes nothing and is seen by the dispatcher's next pass; a commit after its last pass publishes
+the next dispatcher; a dispatcher that has gone on for DISPATCHER_SECONDS hands on to a new task. Real Redis flags,
+real commits; the tasks published are counted, not run."""
+
+import uuid
+
+import pytest
+from celery.signals import before_task_publish
+from django.core.cache import cache
+
+from apps.common.tasks import TaskName
+from apps.webhooks import kick, tasks
+from apps.webhooks.models import DeliveryStatus, WebhookDelivery
+from apps.webhooks.tasks import dispatch_webhooks
+from tests.support.receiver import Receiver
+from tests.support.webhooks import record_ticket_events, webhook_for
+
+# Commits for real: the kicks run on commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _private_queue_and_flags(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.CELERY_QUEUE_WEBHOOKS = f"dispatcher-{uuid.uuid4().hex[:8]}-webhooks"  # no worker consumes it
+    cache.delete_many([kick.DISPATCHER_FLAG, kick.PENDING_FLAG])
+    yield
+    cache.delete_many([kick.DISPATCHER_FLAG, kick.PENDING_FLAG])
+
+
+@pytest.fixture
+def published():
+    names: list[str] = []
+
+    def count(sender=None, **_kwargs):
+        names.append(sender)
+
+    before_task_publish.connect(count, weak=False)
+    yield names
+    before_task_publish.disconnect(count)
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def dispatches(published: list[str]) -> int:
+    return published.count(TaskName.DISPATCH_WEBHOOKS)
+
+
+def test_commits_while_a_dispatcher_is_queued_publish_nothing_more(receiver, published):
+    webhook_for(receiver)
+    record_ticket_events(-1)
+    record_ticket_events(-2)
+    record_ticket_events(-3)
+
+    assert dispatches(published) == 1  # the first commit's; the dispatcher it published has not started
+
+
+def test_a_commit_during_a_pass_is_seen_by_the_next_pass_of_the_same_dispatcher(receiver, published, monkeypatch):
+    webhook_for(receiver)
+    record_ticket_events(-1)
+    published.clear()
+    passes = []
+    one_pass = tasks._dispatch_and_send
+
+    def pass_with_a_commit_in_it(*args, **kwargs):
+        passes.append(1)
+        claimed = one_pass(*args, **kwargs)
+        if len(passes) == 1:
+            record_ticket_events(-2)  # commits while this dispatcher holds the flag
+        return claimed
+
+    monkeypatch.setattr(tasks, "_dispatch_and_send", pass_with_a_commit_in_it)
+    assert dispatch_webhooks() == 2
+
+    assert len(passes) == 2
+    assert dispatches(published) == 0  # no task for the commit: the running dispatcher took it
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
+    assert sorted(d.event["ticket_id"] for d in receiver.received()) == [-2, -1]
+
+
+def test_a_commit_after_the_last_pass_publishes_the_next_dispatcher(receiver, published):
+    webhook_for(receiver)
+    record_ticket_events(-1)
+    dispatch_webhooks()
+    published.clear()
+
+    record_ticket_events(-2)
+
+    assert dispatches(published) == 1
+
+
+def test_a_dispatcher_that_has_gone_on_long_enough_hands_on_to_a_new_task(receiver, published, monkeypatch):
+    webhook_for(receiver)
+    record_ticket_events(-1)
+    published.clear()
+    monkeypatch.setattr(tasks, "DISPATCHER_SECONDS", 0)
+    one_pass = tasks._dispatch_and_send
+
+    def pass_with_a_commit_in_it(*args, **kwargs):
+        claimed = one_pass(*args, **kwargs)
+        record_ticket_events(-2)
+        return claimed
+
+    monkeypatch.setattr(tasks, "_dispatch_and_send", pass_with_a_commit_in_it)
+    dispatch_webhooks()
+
+    assert dispatches(published) == 1  # the next dispatcher, for the commit the last pass left
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 1
