@@ -13,12 +13,11 @@ a time, in position order. Two things enforce it:
 Retries are data: a failed attempt sets `next_attempt_at`; beat's sweep sends a task for every due head. A task
 message is only a hint: lost, duplicated or early, the row decides.
 
-Cost: the heads claimed together go out as one task per webhook (`task_shares`), the first of them tried by the
-dispatch that claimed them. A task tries its heads in *rounds* (`_attempt_round`): one transaction, one locked read
-(head check, key locks, events and clock folded in), the POSTs in position order, one write (every attempt row and
-delivery state); then a round for the next heads of the keys that moved on, and so on, so a ticket's run of events
-costs one task too. A round's statements and commit are shared by its deliveries, where each attempt used to pay
-for a transaction of its own.
+Cost: the heads claimed together go out as one task per webhook (`task_shares`). A task tries its heads in
+*rounds* (`_attempt_round`): one transaction, one locked read (head checks, key locks, each head's run of later
+deliveries, events and clock folded in), the POSTs in position order, one write (every attempt row and delivery
+state); then a round for the next heads of the keys that moved on, and so on. A ticket's burst of events costs one
+task and, mostly, one round: where each attempt used to pay for a transaction of its own.
 """
 
 import json
@@ -170,13 +169,19 @@ class Outcome:
         return self.status != DeliveryStatus.PENDING and self.order_key is not None
 
 
-# A round of attempts reads all it needs in one statement, and only the deliveries that may go: each (locked; SKIP
-# LOCKED, so a delivery another worker has is not waited for) pending and due, the head of its key, its webhook
-# active; its event (NULLs once retention pruned it); whether this transaction got its key's advisory lock; and
-# PostgreSQL's clock as the round starts. `which` picks deliveries by id, or the heads of some keys.
-# The rows are locked in a CTE first (a locking CTE is evaluated once and in full), so the advisory lock is asked
-# for only the rows this transaction holds: asked for a row then skipped as locked, it would hold a key that this
-# transaction does not send, and another worker would pass that key over.
+# A round of attempts reads all it needs in one statement, and only the deliveries that may go: the heads `which`
+# picks (by id, or the heads of some keys), each locked (SKIP LOCKED, so a delivery another worker has is not waited
+# for), pending and due, the head of its key, its webhook active; whether this transaction got each head's key lock;
+# after each head whose key it got, up to `followers` pending deliveries of the key (its run, which this round may
+# send after the head, in order, while each attempt settles its delivery); every delivery's event (NULLs once
+# retention pruned it); and PostgreSQL's clock as the round starts.
+# - The heads are locked in a CTE first (a locking CTE is evaluated once and in full), and the key locks asked in a
+#   CTE of their own (one with a volatile function is never inlined), so a key lock is asked only for a head this
+#   transaction holds: asked for a row then skipped as locked, it would hold a key that the round does not send, and
+#   another worker would pass that key over.
+# - A head's columns come from the locking CTE, which returns the row as it is now, not as the statement's snapshot
+#   saw it. The followers need no row lock: every sender holds the key's lock, and nothing else writes a pending
+#   delivery that is not a head (a claim marks only heads).
 _DELIVERY_COLUMNS = ("id", "order_key", "attempts", "give_up_at")
 # What an attempt reads of its webhook and of its event (the rest of either, deferred, is never needed).
 _WEBHOOK_FIELDS = ("id", "url", "secret", "previous_secret", "secret_rotated_at")
@@ -188,6 +193,10 @@ _BY_IDS = "d.id = ANY(%(ids)s)"
 _HEADS_OF_KEYS = (
     "(d.webhook_id, d.order_key) IN (SELECT * FROM unnest(%(webhook_ids)s::bigint[], %(order_keys)s::text[]))"
 )
+# A key's run that one round may send after its head: a ticket's burst of events goes in one round, not one round
+# (a locked read, a write and a commit) per event.
+FOLLOWERS_PER_KEY = HEADS_PER_TASK - 1
+_RUN_COLUMNS = "id, order_key, attempts, give_up_at, webhook_id, event_position, next_attempt_at"
 
 
 @cache
@@ -199,17 +208,31 @@ def _locked_round(which: str) -> str:
     )
     return f"""
 WITH locked AS (
-    SELECT d.id, d.order_key, d.attempts, d.give_up_at, d.webhook_id, d.event_position
+    SELECT {", ".join(f"d.{column}" for column in _RUN_COLUMNS.split(", "))}
     FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
     WHERE {which} AND d.status = 'pending' AND d.next_attempt_at <= statement_timestamp() AND w.active
       AND {_NO_EARLIER_PENDING}
     FOR UPDATE OF d SKIP LOCKED
+), keyed AS (
+    SELECT locked.*,
+           pg_try_advisory_xact_lock(
+               hashtextextended('webhook:' || webhook_id || ':' || coalesce(order_key, 'd' || id), 0)) AS key_locked
+    FROM locked
+), run AS (
+    SELECT {_RUN_COLUMNS}, key_locked, true AS head FROM keyed
+    UNION ALL
+    SELECT f.*, true, false
+    FROM keyed k CROSS JOIN LATERAL (
+        SELECT {_RUN_COLUMNS} FROM webhook_delivery f
+        WHERE f.webhook_id = k.webhook_id AND f.order_key = k.order_key AND f.status = 'pending'
+          AND (f.event_position, f.id) > (k.event_position, k.id)
+        ORDER BY f.event_position, f.id
+        LIMIT %(followers)s
+    ) f
+    WHERE k.key_locked AND k.order_key IS NOT NULL
 )
-SELECT {", ".join(columns)},
-       pg_try_advisory_xact_lock(
-           hashtextextended('webhook:' || d.webhook_id || ':' || coalesce(d.order_key, 'd' || d.id), 0)),
-       clock_timestamp()
-FROM locked d
+SELECT {", ".join(columns)}, d.key_locked, d.head, d.next_attempt_at <= statement_timestamp(), clock_timestamp()
+FROM run d
 JOIN webhook w ON w.id = d.webhook_id
 LEFT JOIN event e ON e.position = d.event_position
 ORDER BY d.event_position, d.id
@@ -258,6 +281,12 @@ class _Locked:
     webhook: Webhook
     event: Event | None
     key_locked: bool  # False: another worker has its key, and this round leaves it alone
+    head: bool  # False: a later delivery of a head's key, sent after it while each attempt settles its delivery
+    due: bool
+
+    @property
+    def key(self) -> tuple[int, str] | None:
+        return None if self.order_key is None else (self.webhook.pk, self.order_key)
 
 
 @dataclass(frozen=True)
@@ -265,23 +294,24 @@ class _Tried:
     locked: _Locked
     started_at: datetime
     answer: outbound.Answer
+    changes: dict  # the delivery's state after it (_next_state)
 
 
 @dataclass(frozen=True)
 class _Round:
     outcomes: list[Outcome]
-    not_tried: list[_Locked]  # held, but the deadline came first (or an attempt broke): released untried
+    not_tried: list[_Locked]  # heads held, but the deadline came first (or an attempt broke): released untried
 
 
 def attempt(delivery_id: int) -> Outcome | None:
     """Try the delivery once, if it is pending, due, the head of its key, its webhook active and no other worker
     has it or its key. Returns None when it was not tried."""
-    return _only(_attempt_round(_BY_IDS, {"ids": [delivery_id]}))
+    return _only(_attempt_round(_BY_IDS, {"ids": [delivery_id]}, followers=0))
 
 
 def attempt_head(webhook_id: int, order_key: str) -> Outcome | None:
     """Try the head of one key once, if it is due and no other worker has the key. None when nothing was tried."""
-    return _only(_attempt_round(_HEADS_OF_KEYS, _keys_params([(webhook_id, order_key)])))
+    return _only(_attempt_round(_HEADS_OF_KEYS, _keys_params([(webhook_id, order_key)]), followers=0))
 
 
 def _only(round_: _Round) -> Outcome | None:
@@ -306,7 +336,7 @@ def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SEC
     the sweep claims), so one busy ticket never holds a worker for long. The outcomes of the attempts made."""
     deadline = time.monotonic() + budget_seconds
     with recorded_together():
-        first = _attempt_round(_BY_IDS, {"ids": [delivery_id]})
+        first = _attempt_round(_BY_IDS, {"ids": [delivery_id]}, followers=0)
         return first.outcomes + _follow_keys(first.outcomes, deadline)
 
 
@@ -329,7 +359,9 @@ def _follow_keys(outcomes: list[Outcome], deadline: float) -> list[Outcome]:
 
 
 def _keys_moving_on(outcomes: list[Outcome]) -> list[tuple[int, str]]:
-    return [(outcome.webhook_id, outcome.order_key) for outcome in outcomes if outcome.key_moves_on]
+    """The keys whose last attempt settled its delivery (a round may have tried several of one key)."""
+    last = {(outcome.webhook_id, outcome.order_key): outcome for outcome in outcomes}
+    return [key for key, outcome in last.items() if outcome.key_moves_on]
 
 
 def _keys_params(keys: list[tuple[int, str]]) -> dict:
@@ -352,24 +384,34 @@ def _send_each_held(held: list["_Locked"]) -> None:
     send_each([locked.delivery_id for locked in held])
 
 
-def _attempt_round(which: str, params: dict, *, deadline: float = math.inf, handing_on=None) -> _Round:
-    """One transaction: hold the deliveries `which` picks that may go, POST them one by one in position order
-    until the deadline, and record every attempt made in one statement. A transaction per round, not per attempt:
-    a worker killed mid-round rolls the round back, and its deliveries are sent again (receivers deduplicate on
-    `webhook-id`), as the one in flight always was.
+def _attempt_round(
+    which: str, params: dict, *, deadline: float = math.inf, handing_on=None, followers: int = FOLLOWERS_PER_KEY
+) -> _Round:
+    """One transaction: hold the heads `which` picks that may go, and their keys' runs (up to `followers` each);
+    POST them one by one in position order until the deadline, a key's run stopping at the first delivery that is
+    not due or that an attempt leaves pending (a retry: the rest of the key waits behind it); and record every
+    attempt made in one statement. A transaction per round, not per attempt: a worker killed mid-round rolls the
+    round back, and its deliveries are sent again (receivers deduplicate on `webhook-id`), as the one in flight
+    always was.
 
-    `handing_on(held)` gets the deliveries held but not tried, after the commit. An attempt that raises (a bug)
-    ends the round: the attempts before it are recorded, the rest handed on, then the error leaves."""
+    `handing_on(heads)` gets the heads held but not tried, after the commit. An attempt that raises (a bug) ends the
+    round: the attempts before it are recorded, the rest handed on, then the error leaves."""
     tried: list[_Tried] = []
+    broken_at: _Locked | None = None
     error: Exception | None = None
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_locked_round(which), params)
+            cursor.execute(_locked_round(which), {**params, "followers": followers})
             rows = cursor.fetchall()
         read_at = time.monotonic()
-        held = [_locked(row[:-1]) for row in rows]
-        mine = [locked for locked in held if locked.key_locked]
+        mine = [locked for locked in (_locked(row[:-1]) for row in rows) if locked.key_locked]
+        stopped: set[tuple[int, str]] = set()
         for locked in mine:
+            if locked.key in stopped:
+                continue
+            if not locked.due:
+                stopped.add(locked.key)
+                continue
             if time.monotonic() >= deadline:
                 break
             # PostgreSQL's clock as the round began, moved on by the time the round has taken since.
@@ -377,14 +419,22 @@ def _attempt_round(which: str, params: dict, *, deadline: float = math.inf, hand
             try:
                 answer = _post(locked)
             except Exception as broken:
-                error = broken
+                broken_at, error = locked, broken
                 break
-            tried.append(_Tried(locked, started_at, answer))
+            changes = _next_state(locked, started_at, answer, event_kept=locked.event is not None)
+            tried.append(_Tried(locked, started_at, answer, changes))
             if answer.status == 410:
                 break  # the webhook is deactivated below, and the round ends with it
+            if changes["status"] == DeliveryStatus.PENDING and locked.key is not None:
+                stopped.add(locked.key)
         outcomes = _record(tried) if tried else []
     gone = {one.locked.webhook.pk for one in tried if one.answer.status == 410}  # deactivated: nothing more goes
-    not_tried = [locked for locked in mine[len(tried) + (error is not None) :] if locked.webhook.pk not in gone]
+    sent = {one.locked.delivery_id for one in tried}
+    not_tried = [
+        locked
+        for locked in mine
+        if locked.head and locked.delivery_id not in sent and locked is not broken_at and locked.webhook.pk not in gone
+    ]
     if not_tried and handing_on is not None:
         handing_on(not_tried)
     for outcome in outcomes:
@@ -401,10 +451,10 @@ def _locked(columns: list) -> _Locked:
     webhook_end = delivery_end + len(webhook_fields)
     delivery_id, order_key, attempts, give_up_at = columns[:delivery_end]
     webhook = model_from_row(Webhook, webhook_fields, columns[delivery_end:webhook_end])
-    *event_values, key_locked = columns[webhook_end:]
+    *event_values, key_locked, head, due = columns[webhook_end:]
     event_pruned = event_values[0] is None  # its position (the key the join is on): no event joined
     event = None if event_pruned else model_from_row(Event, event_fields, event_values)
-    return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event, key_locked)
+    return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event, key_locked, head, due)
 
 
 def _post(locked: _Locked) -> outbound.Answer:
@@ -426,8 +476,10 @@ def _record(tried: list[_Tried]) -> list[Outcome]:
     recorded = []
     for one in tried:
         locked, answer = one.locked, one.answer
-        changes = _next_state(locked, one.started_at, answer, event_kept=locked.event is not None)
-        excerpt = answer.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+        changes = one.changes
+        # PostgreSQL text holds no NUL: a receiver's answer with one must not fail the round's write (every attempt
+        # of the round would roll back, and be sent again after the resend window, for ever).
+        excerpt = answer.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         recorded.append(
             (locked.delivery_id, locked.attempts + 1, one.started_at, answer.duration_ms, answer.status,
              answer.error, excerpt, changes["status"], changes["next_attempt_at"], changes["finished_at"])

@@ -10,9 +10,11 @@ It is on the write path of every command, so it costs next to nothing:
   dispatcher clears PENDING before each pass over the feed, so a pass covers every commit that came before it;
   after a pass it gives the DISPATCHER flag back and only then looks at PENDING: a commit during the pass either
   found the flag taken, and left PENDING set for the dispatcher to see, or came after the give-back and published
-  a dispatcher of its own. So no commit is passed over, and a steady stream of commits costs one task message per
-  DISPATCHER_SECONDS, not one per commit (each costs a worker about what a no-op task does), and no two
-  dispatchers fight over the same webhooks.
+  a dispatcher of its own. So a steady stream of commits costs one task message per DISPATCHER_SECONDS, not one
+  per commit (each costs a worker about what a no-op task does), and dispatchers do not fight over the same
+  webhooks. A pass only creates and claims deliveries (their tasks send them), so it takes milliseconds, far
+  inside the flags' DISPATCHER_FLAG_SECONDS. Where a kick is passed over all the same (a pass that outlasts the
+  flags, a webhook row the sweep holds, an event behind a writer still in flight), the sweep delivers it.
 """
 
 import logging

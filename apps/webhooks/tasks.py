@@ -26,15 +26,16 @@ def deliver_webhook(*delivery_ids: int) -> str | None:
 
 @shared_task(name=TaskName.DISPATCH_WEBHOOKS, ignore_result=True)
 def dispatch_webhooks() -> int:
-    """The dispatcher a commit that recorded events asks for (apps/webhooks/kick.py): the sweep's work, at once, and
-    the first task's share of it done here, which saves a task message (and its hop through the broker). It makes
-    another pass while commits keep coming, for up to DISPATCHER_SECONDS; then, if they still come, it publishes
-    the next dispatcher. Returns how many heads its passes claimed."""
+    """The dispatcher a commit that recorded events asks for (apps/webhooks/kick.py): the sweep's work, at once. It
+    makes another pass while commits keep coming, for up to DISPATCHER_SECONDS; then, if they still come, it
+    publishes the next dispatcher. It sends every delivery to a task and tries none itself: one dispatcher serves
+    every webhook, and a slow receiver (an answer may take 10 s) must hold up only its own deliveries, not the
+    dispatch of everyone's. Returns how many heads its passes claimed."""
     ends = time.monotonic() + DISPATCHER_SECONDS
     claimed = 0
     while True:
         pass_starting()
-        claimed += _dispatch_and_send("webhook deliveries dispatched on commit", try_a_share_here=True)
+        claimed += _dispatch_and_send("webhook deliveries dispatched on commit")
         if not another_pass():
             return claimed
         if time.monotonic() >= ends:
@@ -49,23 +50,18 @@ def sweep_webhooks() -> int:
     The guarantee behind every task message: a lost message, a killed worker or a flushed Redis only delays a
     delivery until the next sweep after WEBHOOK_RESEND_AFTER_SECONDS. Any number may run at once.
     """
-    return _dispatch_and_send("webhook deliveries swept", try_a_share_here=False)
+    return _dispatch_and_send("webhook deliveries swept")
 
 
-def _dispatch_and_send(message: str, *, try_a_share_here: bool) -> int:
-    """Create deliveries, claim the due heads and send their tasks; with `try_a_share_here`, the first share of
-    first tries is tried here instead. Retries always go to tasks: a dispatch is there for new events, and must not
-    sit on a failing receiver's backlog. Returns how many heads were claimed."""
+def _dispatch_and_send(message: str) -> int:
+    """Create deliveries, claim the due heads and send their tasks. Returns how many heads were claimed."""
     created = dispatch_all()
     with transaction.atomic():
         heads = claim_due_heads()
-        first_tries = task_shares([head for head in heads if head.first_try])
-        here = first_tries.pop(0) if first_tries and try_a_share_here else []
-        shares = first_tries + task_shares([head for head in heads if not head.first_try])
+        shares = task_shares(heads)
         on_commit(lambda: send_shares(shares))  # a publish lost here is the sweep's, after the resend window
     claimed = len(heads)
     if created or claimed:
         # Not `created`: LogRecord has an attribute of that name, and logging refuses to overwrite it.
         logger.info(message, extra={"deliveries_created": created, "heads_claimed": claimed})
-    deliver_claimed(here)
     return claimed

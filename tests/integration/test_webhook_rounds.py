@@ -150,22 +150,67 @@ def test_claims_take_turns_so_a_later_claim_leaves_the_heads_it_did_not_take_unl
     claim waits for the first to commit, and its snapshot sees them claimed."""
     webhook_for(receiver)
     record_ticket_events(-1)
-    first, second = open_writer(), open_writer()
+    second = open_writer()
     try:
-        first.execute(delivery._CLAIMS_TAKE_TURNS)
-        params = {"resend_after": 30, "webhook_id": None, "order_key": None, "limit": 500}
-        (claimed,) = [row[0] for row in first.execute(delivery._CLAIM_DUE_HEADS, params).fetchall()]
-        second.execute("SET lock_timeout = '200ms'")
-        with pytest.raises(Exception, match="lock timeout"):
-            second.execute(delivery._CLAIMS_TAKE_TURNS)  # waits for the first claimer's commit
-        second.rollback()
-        first.commit()
+        with transaction.atomic():
+            (claimed,) = [head.delivery_id for head in claim_due_heads()]
+            second.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(Exception, match="lock timeout"):
+                second.execute(delivery._CLAIMS_TAKE_TURNS)  # waits for the first claimer's commit
+            second.rollback()
 
         second.execute(delivery._CLAIMS_TAKE_TURNS)
+        params = {"resend_after": 30, "webhook_id": None, "order_key": None, "limit": 500}
         assert second.execute(delivery._CLAIM_DUE_HEADS, params).fetchall() == []  # claimed already: not taken
         outcomes = deliver_claimed([claimed])  # while the second claimer's transaction is still open
         second.rollback()
     finally:
-        first.close(), second.close()
+        second.close()
 
     assert [o.status for o in outcomes] == ["delivered"]
+
+
+def test_an_answer_with_a_nul_byte_is_recorded_with_the_rest_of_its_round(receiver):
+    receiver.reply = b"ok\x00then binary"
+    webhook_for(receiver)
+    record_ticket_events(-1, -2)
+
+    outcomes = deliver_claimed(claimed_heads())
+
+    assert [o.status for o in outcomes] == ["delivered", "delivered"]
+    assert list(DeliveryAttempt.objects.values_list("response_excerpt", flat=True)) == ["ok\ufffdthen binary"] * 2
+
+
+def test_a_key_s_run_goes_in_the_round_of_its_head_in_position_order(receiver):
+    webhook_for(receiver)
+    record_ticket_events(-1, -1, -2, -1, -2)
+    share = claimed_heads()  # the first of each ticket's
+
+    with CaptureQueriesContext(connection) as seen:
+        outcomes = deliver_claimed(share)
+
+    assert [o.status for o in outcomes] == ["delivered"] * 5
+    statements = [q["sql"] for q in seen.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert len(statements) == 3, statements  # one round for all five, then the read that finds no next head
+    sent = [(d.event["ticket_id"], d.event["data"]["n"]) for d in receiver.received()]
+    assert [n for ticket, n in sent if ticket == -1] == [0, 1, 3]
+    assert [n for ticket, n in sent if ticket == -2] == [2, 4]
+
+
+def test_a_run_stops_at_an_attempt_that_leaves_its_delivery_pending(receiver, monkeypatch):
+    webhook_for(receiver)
+    record_ticket_events(-1, -1, -1, -2, -2)
+    post = delivery.outbound.post
+
+    def second_of_ticket_1_fails(target, *, body, headers, **kwargs):
+        if b'"ticket_id":-1' in body and b'"n":1}' in body:
+            return delivery.outbound.Answer(500, b"", None, 1)
+        return post(target, body=body, headers=headers, **kwargs)
+
+    monkeypatch.setattr(delivery.outbound, "post", second_of_ticket_1_fails)
+    deliver_claimed(claimed_heads())
+
+    first, second, third = WebhookDelivery.objects.filter(order_key="t-1").order_by("event_position")
+    assert (first.status, second.status, third.status) == ("delivered", "pending", "pending")
+    assert (second.attempts, third.attempts) == (1, 0)  # the third waits behind the retry, untried
+    assert set(WebhookDelivery.objects.filter(order_key="t-2").values_list("status", flat=True)) == {"delivered"}

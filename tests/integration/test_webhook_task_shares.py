@@ -1,5 +1,5 @@
 """Claimed heads go out as one task per webhook, not one per delivery (apps/webhooks/delivery.py `task_shares`):
-a task message costs a worker about what an attempt does. The dispatch a commit asks for tries the first share
+a task message costs a worker about what an attempt does. The dispatcher sends every share to a task and tries none
 itself; a share is at most HEADS_PER_TASK heads; what a task does not reach within its budget gets a task each.
 Real Redis (the queue is a list we read) and real receivers on loopback."""
 
@@ -75,23 +75,16 @@ def test_the_sweep_sends_one_task_per_webhook_with_its_heads_in_claim_order(rece
     assert all(receiver.received() == [] for receiver in receivers)  # the sweep only sends
 
 
-def test_the_dispatch_tries_the_first_share_itself_and_sends_the_others(receivers, sent):
+def test_the_dispatcher_sends_every_share_to_a_task_and_tries_none_itself(receivers, sent):
     hooks = [webhook_for(receiver) for receiver in receivers]
     record_ticket_events(-1, -2, -1)
+    WebhookDelivery.objects.filter(webhook=hooks[0]).update(attempts=1)  # its heads are retries now due
 
     assert dispatch_webhooks() == 4
 
-    (message,) = sent()
-    tried_here = next(hook for hook in hooks if heads_of(hook) != message)
-    left = next(hook for hook in hooks if hook is not tried_here)
-    assert message == heads_of(left)
-    here = WebhookDelivery.objects.filter(webhook=tried_here)
-    assert {row.status for row in here} == {DeliveryStatus.DELIVERED}  # each key's run followed its head
-    assert {row.status for row in WebhookDelivery.objects.filter(webhook=left)} == {DeliveryStatus.PENDING}
-    by_ticket = {}
-    for d in receivers[hooks.index(tried_here)].received():
-        by_ticket.setdefault(d.event["ticket_id"], []).append(d.event["data"]["n"])
-    assert by_ticket == {-1: [0, 2], -2: [1]}  # one key's deliveries in position order
+    assert sorted(sent()) == sorted(heads_of(hook) for hook in hooks)
+    # One dispatcher serves every webhook: a slow receiver must not hold up the dispatch of the others' deliveries.
+    assert all(receiver.received() == [] for receiver in receivers)
 
 
 def test_a_share_holds_at_most_heads_per_task(receivers, sent, monkeypatch):
@@ -164,20 +157,6 @@ def test_a_delivery_that_breaks_sends_the_rest_of_its_share_on_before_the_error_
         deliver_claimed(share)
 
     assert sent() == [[head] for head in share[1:]]  # the first waits, claimed, for the sweep's resend window
-
-
-def test_the_dispatch_tries_only_first_tries_itself_and_leaves_retries_to_tasks(receivers, sent):
-    retrying, fresh = (webhook_for(receiver) for receiver in receivers)
-    record_ticket_events(-1)
-    WebhookDelivery.objects.filter(webhook=retrying).update(attempts=1)  # a retry now due
-    due_retry = heads_of(retrying)
-
-    assert dispatch_webhooks() == 2
-
-    assert sent() == [due_retry]
-    assert receivers[0].received() == []  # the failing receiver's backlog is a task's, not the dispatch's
-    assert [d.event["ticket_id"] for d in receivers[1].received()] == [-1]
-    assert {row.status for row in WebhookDelivery.objects.filter(webhook=fresh)} == {DeliveryStatus.DELIVERED}
 
 
 def test_a_claim_marks_its_heads_sent_at_the_statement_not_at_its_transaction_s_start(receivers):
