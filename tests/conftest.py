@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import pytest
+from celery.signals import before_task_publish
 
 from apps.rules import selectors as rules_selectors
+from tests.support.receiver import Receiver
 
 TESTS = Path(__file__).resolve().parent
 # What `make test` runs one at a time, after the rest has run on two pytest-xdist workers: the tests that start
@@ -44,3 +46,30 @@ def _release_test_database(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             [connection.settings_dict["NAME"]],
         )
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback (tests/support/receiver.py), answering 200 until the test says otherwise."""
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def published():
+    """The names of the tasks this process publishes during the test."""
+    names: list[str] = []
+
+    def count(sender=None, **_kwargs):
+        names.append(sender)
+
+    before_task_publish.connect(count, weak=False)
+    yield names
+    before_task_publish.disconnect(count)
+
+
+@pytest.fixture
+def loopback_receivers_allowed(settings):
+    """Webhooks may aim at the tests' receivers on 127.0.0.1 (refused in production: WEBHOOK_ALLOW_PRIVATE_TARGETS)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import redis
-from celery.signals import before_task_publish
 from django.core.cache import cache
 from django.db import transaction
 
@@ -39,26 +38,6 @@ def webhooks_worker(settings):
     with running(worker):
         worker.wait_ready()
         yield worker
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def published():
-    """The names of the tasks this process publishes during the test."""
-    names: list[str] = []
-
-    def count(sender=None, **_kwargs):
-        names.append(sender)
-
-    before_task_publish.connect(count, weak=False)
-    yield names
-    before_task_publish.disconnect(count)
 
 
 def register(admin, receiver: Receiver) -> dict:

@@ -36,13 +36,6 @@ def deliveries_running(worker, settings):
         yield webhooks_worker
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
-
-
 def feed_end(admin) -> int:
     """The feed's last position now (the webhook about to be made receives what comes after it)."""
     after = 0

@@ -26,17 +26,9 @@ HOOKS = "/api/v1/webhooks"
 
 
 @pytest.fixture(autouse=True)
-def _loopback_receivers_allowed(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+def _loopback_receivers_allowed(loopback_receivers_allowed, settings):
     # Tasks are sent on commit, and these tests never commit: every due head counts as never sent.
     settings.WEBHOOK_RESEND_AFTER_SECONDS = 0
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def register(api, admin, receiver: Receiver, **body) -> dict:

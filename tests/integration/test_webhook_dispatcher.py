@@ -6,14 +6,12 @@ real commits; the tasks published are counted, not run."""
 import uuid
 
 import pytest
-from celery.signals import before_task_publish
 from django.core.cache import cache
 
 from apps.common.tasks import TaskName
 from apps.webhooks import kick, tasks
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.tasks import dispatch_webhooks
-from tests.support.receiver import Receiver
 from tests.support.webhooks import record_ticket_events, webhook_for
 
 # Commits for real: the kicks run on commit.
@@ -27,25 +25,6 @@ def _private_queue_and_flags(settings):
     cache.delete_many([kick.DISPATCHER_FLAG, kick.PENDING_FLAG])
     yield
     cache.delete_many([kick.DISPATCHER_FLAG, kick.PENDING_FLAG])
-
-
-@pytest.fixture
-def published():
-    names: list[str] = []
-
-    def count(sender=None, **_kwargs):
-        names.append(sender)
-
-    before_task_publish.connect(count, weak=False)
-    yield names
-    before_task_publish.disconnect(count)
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def dispatches(published: list[str]) -> int:

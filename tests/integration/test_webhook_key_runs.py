@@ -10,22 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from apps.common.time import utc_now
 from apps.webhooks.delivery import attempt_head, deliver_in_order
 from apps.webhooks.models import DeliveryStatus, WebhookDelivery
-from tests.support.receiver import Receiver
 from tests.support.webhooks import record_ticket_events, webhook_for
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _loopback_receivers_allowed(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_receivers_allowed")]
 
 
 def of_key(order_key: str) -> list[WebhookDelivery]:

@@ -15,23 +15,10 @@ from apps.webhooks import delivery
 from apps.webhooks.delivery import claim_due_heads, deliver_claimed
 from apps.webhooks.models import DeliveryAttempt, DeliveryStatus, Webhook, WebhookDelivery
 from tests.integration.test_events_horizon import open_writer
-from tests.support.receiver import Receiver
 from tests.support.webhooks import record_ticket_events, webhook_for
 
 # Commits for real: the round's locks are looked at from other connections.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _loopback_receivers_allowed(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_receivers_allowed")]
 
 
 @pytest.fixture

@@ -22,12 +22,7 @@ from tests.support.receiver import Receiver
 from tests.support.webhooks import record_ticket_events, webhook_for
 
 # Commits for real: the claims commit before their tasks are published.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _loopback_receivers_allowed(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_receivers_allowed")]
 
 
 @pytest.fixture
