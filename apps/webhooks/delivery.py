@@ -93,15 +93,11 @@ _CLAIMS_TAKE_TURNS = "SELECT pg_advisory_xact_lock(hashtextextended('ticketflow:
 
 
 class Head(NamedTuple):
-    """A due head, claimed: its task is about to be sent (or it is about to be tried where it was claimed)."""
+    """A due head, claimed: its task is about to be sent."""
 
     delivery_id: int
     webhook_id: int
     attempts: int  # made before; 0: a first try
-
-    @property
-    def first_try(self) -> bool:
-        return self.attempts == 0
 
 
 def send_due(
