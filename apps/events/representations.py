@@ -1,5 +1,5 @@
 """An event as API.md shows it: built in Python from an `Event` (webhook deliveries, the `events` command), or by
-PostgreSQL as JSON text (the feed's pages, EVENT_JSON). The two must say the same thing:
+PostgreSQL as JSON text (the feed's pages and webhook bodies, `event_json_sql`). The two must say the same thing:
 tests/integration/test_events_feed_body.py compares them."""
 
 from apps.common.time import isoformat_utc
@@ -30,10 +30,16 @@ def utc_text_sql(column: str) -> str:
     )
 
 
-# `event_data` of a row of `event`, as json (its keys in the same order). A page of the feed is a hundred of these;
-# PostgreSQL writes them faster than Python can parse `data` and dump it again.
-EVENT_JSON = f"""json_build_object(
-    'position', position, 'id', id, 'type', type,
-    'occurred_at', {utc_text_sql("occurred_at")}, 'recorded_at', {utc_text_sql("recorded_at")},
-    'ticket_id', ticket_id, 'technician_id', technician_id, 'actor_id', actor_id, 'command_id', command_id,
-    'data', data)"""
+def event_json_sql(table: str = "") -> str:
+    """`event_data` of a row of `event` (named `table`, when the statement joins others), as json with its keys in
+    the same order. A page of the feed is a hundred of these; PostgreSQL writes them faster than Python can parse
+    `data` and dump it again."""
+    t = f"{table}." if table else ""
+    return f"""json_build_object(
+    'position', {t}position, 'id', {t}id, 'type', {t}type,
+    'occurred_at', {utc_text_sql(f"{t}occurred_at")}, 'recorded_at', {utc_text_sql(f"{t}recorded_at")},
+    'ticket_id', {t}ticket_id, 'technician_id', {t}technician_id, 'actor_id', {t}actor_id,
+    'command_id', {t}command_id, 'data', {t}data)"""
+
+
+EVENT_JSON = event_json_sql()

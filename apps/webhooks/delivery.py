@@ -20,7 +20,6 @@ state); then a round for the next heads of the keys that moved on, and so on. A 
 task and, mostly, one round: where each attempt used to pay for a transaction of its own.
 """
 
-import json
 import logging
 import math
 import random
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import NamedTuple
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -38,8 +38,7 @@ from apps.common import time as clock
 from apps.common.db import model_from_row
 from apps.common.metrics import record_webhook_attempt, recorded_together
 from apps.common.tasks import TaskName, on_commit, send_task_rollback_unsafe
-from apps.events.models import Event
-from apps.events.representations import event_data
+from apps.events.representations import event_json_sql
 from apps.webhooks import outbound
 from apps.webhooks.models import RESPONSE_EXCERPT_BYTES, DeliveryStatus, Webhook
 from apps.webhooks.signing import signature_header, signing_secrets
@@ -179,12 +178,10 @@ class Outcome:
 #   saw it. The followers need no row lock: every sender holds the key's lock, and nothing else writes a pending
 #   delivery that is not a head (a claim marks only heads).
 _DELIVERY_COLUMNS = ("id", "order_key", "attempts", "give_up_at")
-# What an attempt reads of its webhook and of its event (the rest of either, deferred, is never needed).
+# What an attempt reads of its webhook (the rest, deferred, is never needed). Of its event: its id (the
+# `webhook-id`) and the body, written by PostgreSQL as the feed writes it (no Event built, no `data` parsed only to be
+# dumped again).
 _WEBHOOK_FIELDS = ("id", "url", "secret", "previous_secret", "secret_rotated_at")
-_EVENT_FIELDS = (
-    "position", "id", "type", "occurred_at", "recorded_at", "ticket_id", "technician_id", "actor_id", "command_id",
-    "data",
-)  # fmt: skip
 _BY_IDS = "d.id = ANY(%(ids)s)"
 _HEADS_OF_KEYS = (
     "(d.webhook_id, d.order_key) IN (SELECT * FROM unnest(%(webhook_ids)s::bigint[], %(order_keys)s::text[]))"
@@ -200,7 +197,7 @@ def _locked_round(which: str) -> str:
     columns = (
         [f"d.{column}" for column in _DELIVERY_COLUMNS]
         + [f"w.{field.column}" for field in _fields(Webhook, _WEBHOOK_FIELDS)]
-        + [f"e.{field.column}" for field in _fields(Event, _EVENT_FIELDS)]
+        + ["e.id", f"{event_json_sql('e')}::text"]
     )
     return f"""
 WITH locked AS (
@@ -275,7 +272,8 @@ class _Locked:
     give_up_at: datetime
     order_key: str | None
     webhook: Webhook
-    event: Event | None
+    event_id: UUID | None  # None: retention pruned the event
+    body: str | None  # the event as API.md shows it
     key_locked: bool  # False: another worker has its key, and this round leaves it alone
     head: bool  # False: a later delivery of a head's key, sent after it while each attempt settles its delivery
     due: bool
@@ -400,7 +398,8 @@ def _attempt_round(
             cursor.execute(_locked_round(which), {**params, "followers": followers})
             rows = cursor.fetchall()
         read_at = time.monotonic()
-        mine = [locked for locked in (_locked(row[:-1]) for row in rows) if locked.key_locked]
+        webhooks: dict[int, Webhook] = {}
+        mine = [locked for locked in (_locked(row[:-1], webhooks) for row in rows) if locked.key_locked]
         stopped: set[tuple[int, str]] = set()
         for locked in mine:
             if locked.key in stopped:
@@ -417,7 +416,7 @@ def _attempt_round(
             except Exception as broken:
                 broken_at, error = locked, broken
                 break
-            changes = _next_state(locked, started_at, answer, event_kept=locked.event is not None)
+            changes = _next_state(locked, started_at, answer, event_kept=locked.event_id is not None)
             tried.append(_Tried(locked, started_at, answer, changes))
             if answer.status == 410:
                 break  # the webhook is deactivated below, and the round ends with it
@@ -440,30 +439,33 @@ def _attempt_round(
     return _Round(outcomes, not_tried)
 
 
-def _locked(columns: list) -> _Locked:
-    """The delivery, its webhook and its event (None once retention pruned it) from _locked_round's columns."""
-    webhook_fields, event_fields = _fields(Webhook, _WEBHOOK_FIELDS), _fields(Event, _EVENT_FIELDS)
+def _locked(columns: list, webhooks: dict[int, Webhook]) -> _Locked:
+    """The delivery, its webhook (built once per round, in `webhooks`) and its event's id and body (None once
+    retention pruned it) from _locked_round's columns."""
+    webhook_fields = _fields(Webhook, _WEBHOOK_FIELDS)
     delivery_end = len(_DELIVERY_COLUMNS)
     webhook_end = delivery_end + len(webhook_fields)
     delivery_id, order_key, attempts, give_up_at = columns[:delivery_end]
-    webhook = model_from_row(Webhook, webhook_fields, columns[delivery_end:webhook_end])
-    *event_values, key_locked, head, due = columns[webhook_end:]
-    event_pruned = event_values[0] is None  # its position (the key the join is on): no event joined
-    event = None if event_pruned else model_from_row(Event, event_fields, event_values)
-    return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event, key_locked, head, due)
+    webhook_id = columns[delivery_end]
+    webhook = webhooks.get(webhook_id)
+    if webhook is None:
+        webhook = webhooks[webhook_id] = model_from_row(Webhook, webhook_fields, columns[delivery_end:webhook_end])
+    event_id, body, key_locked, head, due = columns[webhook_end:]
+    return _Locked(delivery_id, attempts, give_up_at, order_key, webhook, event_id, body, key_locked, head, due)
 
 
 def _post(locked: _Locked) -> outbound.Answer:
     """One POST of the delivery's event, signed, to its webhook's target (checked again now: DNS may have moved)."""
-    webhook, event = locked.webhook, locked.event
-    if event is None:
+    webhook = locked.webhook
+    if locked.event_id is None:
         return outbound.Answer(None, b"", "the event is no longer kept (EVENT_RETENTION_DAYS)", 0)
-    body = json.dumps(event_data(event), separators=(",", ":"))
     try:
         target = resolve(webhook.url)
     except RefusedTarget as refused:
         return outbound.Answer(None, b"", f"target refused: {refused}", 0)
-    return outbound.post(target, body=body.encode(), headers=_headers(webhook, event, body))
+    return outbound.post(
+        target, body=locked.body.encode(), headers=_headers(webhook, str(locked.event_id), locked.body)
+    )
 
 
 def _record(tried: list[_Tried]) -> list[Outcome]:
@@ -490,13 +492,13 @@ def _record(tried: list[_Tried]) -> list[Outcome]:
             logger.warning("webhook deactivated: its receiver answered 410", extra={"webhook_id": webhook_id})
     outcomes = []
     for one, (delivery_id, number, *_, status, _next, _finished) in zip(tried, recorded, strict=True):
-        event, answer = one.locked.event, one.answer
+        event_id, answer = one.locked.event_id, one.answer
         logger.info(
             "webhook attempt",
             extra={
                 "webhook_id": one.locked.webhook.pk,
                 "delivery_id": delivery_id,
-                "event_id": None if event is None else str(event.id),
+                "event_id": None if event_id is None else str(event_id),
                 "attempt": number,
                 "response_status": answer.status,
                 "error": answer.error,
@@ -508,15 +510,15 @@ def _record(tried: list[_Tried]) -> list[Outcome]:
     return outcomes
 
 
-def _headers(webhook, event: Event, body: str) -> dict[str, str]:
+def _headers(webhook, event_id: str, body: str) -> dict[str, str]:
     now = clock.utc_now()
     signature = signature_header(
-        signing_secrets(webhook, at=now), message_id=str(event.id), timestamp=now.replace(microsecond=0), body=body
+        signing_secrets(webhook, at=now), message_id=event_id, timestamp=now.replace(microsecond=0), body=body
     )
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "webhook-id": str(event.id),
+        "webhook-id": event_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
     }

@@ -48,10 +48,11 @@ def cost(ctx: Context, batches: list[Batch]) -> dict:
                 if kind == "two":
                     hooks = [_create_webhook(ctx, receiver.url, f"bench cost {n}.{k}") for k in (1, 2)]
                     _wait_for_every_process_to_see_them()
-                cpu_before = ctx.stack.cpu_snapshot()
+                cpu_before, harness_before = ctx.stack.cpu_snapshot(), time.process_time()
                 drive = throughput.drive(ctx, batch, label=f"cost {n}: {kind} webhooks")
                 delivered = _wait_delivered(ctx, hooks, label=f"cost {n}: delivering") if hooks else {}
                 cpu = ctx.stack.cpu_used(cpu_before, ctx.stack.cpu_snapshot())
+                harness_cpu = time.process_time() - harness_before  # the clients, and the receiver's thread
             finally:
                 for hook in hooks:
                     _deactivate(ctx, hook)
@@ -65,6 +66,8 @@ def cost(ctx: Context, batches: list[Batch]) -> dict:
                     "submit_to_finished": drive["submit_to_finished"],
                     "worker_cpu_ms_per_command": round(cpu.get("worker", 0) * 1000 / drive["commands"], 1),
                     "postgres_cpu_ms_per_command": round(cpu.get("postgres", 0) * 1000 / drive["commands"], 1),
+                    "web_cpu_ms_per_command": round(cpu.get("web", 0) * 1000 / drive["commands"], 1),
+                    "harness_cpu_ms_per_command": round(harness_cpu * 1000 / drive["commands"], 1),
                     **delivered,
                 }
             )
@@ -346,8 +349,10 @@ def figure_rows(cost_result: dict | None, statements: dict | None, delivery_resu
         )
         rows.append(
             (
-                f"{title}: CPU ms per command, worker / PostgreSQL (deliveries included)",
-                f"{phase['worker_cpu_ms_per_command']} / {phase['postgres_cpu_ms_per_command']}",
+                f"{title}: CPU ms per command, worker / PostgreSQL / web / harness (deliveries included; the "
+                "harness drives the clients and runs the receiver)",
+                f"{phase['worker_cpu_ms_per_command']} / {phase['postgres_cpu_ms_per_command']} / "
+                f"{phase.get('web_cpu_ms_per_command', '-')} / {phase.get('harness_cpu_ms_per_command', '-')}",
             )
         )
         if "drained_seconds" in phase:

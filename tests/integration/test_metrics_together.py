@@ -1,0 +1,58 @@
+"""Metrics recorded inside `recorded_together` are added up in the process and reach Redis at the block's end as
+one increment per field they touched (apps/common/metrics.py), with the same totals as one increment each."""
+
+import redis
+
+from apps.common import metrics
+
+
+def test_a_blocks_observations_arrive_added_up_one_command_per_field(settings, monkeypatch):
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    attempts, latency = metrics._key("webhook_attempts"), metrics._key("webhook_attempt_latency")
+    client.delete(attempts, latency)
+    sent = []
+    real_client = metrics.redis_client
+
+    class CountingPipeline:
+        def __init__(self, pipe):
+            self._pipe = pipe
+
+        def __getattr__(self, name):
+            return getattr(self._pipe, name)
+
+        def execute(self):
+            sent.append(len(self._pipe))
+            return self._pipe.execute()
+
+    class CountingClient:
+        def pipeline(self, **kwargs):
+            return CountingPipeline(real_client().pipeline(**kwargs))
+
+    monkeypatch.setattr(metrics, "redis_client", CountingClient)
+
+    with metrics.recorded_together():
+        for _ in range(40):
+            metrics.record_webhook_attempt("delivered", 0.003)
+        for _ in range(10):
+            metrics.record_webhook_attempt("retrying", 0.2)
+        assert sent == []  # nothing before the end
+
+    # delivered, retrying; two latency buckets; the latency's count and sum
+    assert sent == [6]
+    assert {k.decode(): v.decode() for k, v in client.hgetall(attempts).items()} == {
+        "delivered": "40",
+        "retrying": "10",
+    }
+    histogram = {k.decode(): v.decode() for k, v in client.hgetall(latency).items()}
+    assert (histogram["le:0.005"], histogram["le:0.25"], histogram["count"]) == ("40", "10", "50")
+    assert abs(float(histogram["sum"]) - (40 * 0.003 + 10 * 0.2)) < 1e-9
+
+
+def test_outside_a_block_each_observation_is_sent_at_once(settings):
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    key = metrics._key("webhook_attempts")
+    client.delete(key)
+
+    metrics.record_webhook_attempt("failed", 0.1)
+
+    assert client.hget(key, "failed") == b"1"
