@@ -327,7 +327,8 @@ def render(results: dict, results_file: str) -> str:
         f"no-op baseline {p['noop_tasks']} tasks; pgbench scale {p['pgbench_scale']}, {p['pgbench_seconds']} s per run",
         f"- scenario 7: {', '.join(f'{n:,}' for n in p.get('feed', ()))} events, {p.get('feed_requests')} feed "
         f"requests per size; scenario 8: K tickets per phase, a backlog of {p.get('webhook_backlog')} events, "
-        f"{p.get('webhook_paced_seconds')} s at half the delivery rate; the receiver (bench/receiver.py) answers 200 at once",
+        f"{p.get('webhook_paced_seconds')} s at half the delivery rate; the receiver (bench/receiver.py) answers "
+        "200 at once",
         "",
         "### Targets",
         "",
