@@ -63,14 +63,13 @@ WITH hook AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), taken AS (
-    SELECT h.id, count(p.position) AS events, max(p.position) AS last
-    FROM hook h LEFT JOIN page p ON p.webhook_id = h.id
+    SELECT h.id, count(p.position) AS events,
+           CASE WHEN count(p.position) = %(batch)s THEN max(p.position) ELSE greatest(max(served.upto), max(p.position))
+           END AS cursor
+    FROM hook h CROSS JOIN served LEFT JOIN page p ON p.webhook_id = h.id
     GROUP BY h.id
 ), moved AS (
-    UPDATE webhook w
-    SET cursor = CASE WHEN t.events = %(batch)s THEN t.last ELSE greatest(served.upto, t.last) END
-    FROM taken t CROSS JOIN served
-    WHERE w.id = t.id AND CASE WHEN t.events = %(batch)s THEN t.last ELSE greatest(served.upto, t.last) END > w.cursor
+    UPDATE webhook w SET cursor = t.cursor FROM taken t WHERE w.id = t.id AND t.cursor > w.cursor
 )
 SELECT (SELECT count(*) FROM created), coalesce(max(events), 0) = %(batch)s FROM taken
 """
