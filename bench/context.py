@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from rich.progress import Progress
 
-from bench.data import Builder, Staff
+from bench.data import Builder, Staff, stand_in_for_autovacuum
 from bench.loadgen import STOP
 from bench.stack import Stack
 
@@ -83,8 +83,8 @@ class Context:
 
     def settle(self, timeout: float = 600) -> float:
         """Wait until the worker has drained every queued message (a phase's leftovers: the messages of commands
-        an earlier message's drain already applied, stale nudges), so the next phase starts from an idle worker.
-        Returns the seconds waited."""
+        an earlier message's drain already applied, stale nudges), so the next phase starts from an idle worker,
+        on tables autovacuum would have kept (`stand_in_for_autovacuum`). Returns the seconds waited."""
         started = time.monotonic()
         backlog = self.stack.queued()
         if backlog:
@@ -93,6 +93,7 @@ class Context:
                     bar.set(backlog - min(left, backlog))
                     time.sleep(0.2)
         time.sleep(0.5)  # the last message's task finishes
+        stand_in_for_autovacuum()
         return round(time.monotonic() - started, 1)
 
     @contextmanager

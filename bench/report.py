@@ -24,14 +24,16 @@ def describe_machine() -> dict:
     from apps.common.redis_client import redis_client
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        (postgres,) = cursor.fetchone()
+        cursor.execute("SELECT version(), current_setting('autovacuum')")
+        postgres, autovacuum = cursor.fetchone()
     return {
         "nproc": _output(["nproc"]),
         "free_h": _output(["free", "-h"]),
         "uname_a": _output(["uname", "-a"]),
         "python": platform.python_version(),
         "postgres": postgres,
+        # off on this machine: the harness then vacuums and analyzes between phases (bench.data.stand_in_for_autovacuum)
+        "postgres_autovacuum": autovacuum,
         "redis": redis_client().info("server").get("redis_version", "?"),
         "git_commit": _output(["git", "rev-parse", "--short", "HEAD"]),
         "git_dirty": bool(_output(["git", "status", "--porcelain", "--untracked-files=no"])),

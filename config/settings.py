@@ -84,7 +84,14 @@ DATABASES = {
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ticketflow", conn_max_age=60, conn_health_checks=True
     )
 }
-DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)}
+# How often one of the write path's fixed statements runs on a connection before it is prepared (psycopg; only the
+# cursors of apps.common.db.prepared_cursor ever prepare: the ORM's bind on the client). 0: never, for a pooler that
+# cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+DATABASE_PREPARE_THRESHOLD = env_int("DATABASE_PREPARE_THRESHOLD", 2)
+DATABASES["default"]["OPTIONS"] = {
+    "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5),
+    "prepare_threshold": DATABASE_PREPARE_THRESHOLD if DATABASE_PREPARE_THRESHOLD > 0 else None,
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

@@ -7,7 +7,7 @@ may race for a lane without reordering it. A redelivered queue message finds not
 import logging
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 from pydantic import ValidationError
 
@@ -15,7 +15,7 @@ from apps.commands.inbox import oldest_two_pending
 from apps.commands.models import Command, CommandStatus
 from apps.commands.notify import announce_finished
 from apps.commands.registry import REGISTRY
-from apps.common.db import refusal_for
+from apps.common.db import prepared_cursor, refusal_for
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_command_finished
 from apps.common.one_statement import Update, save_in_one_statement
@@ -80,7 +80,7 @@ def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, b
 
 
 def lock_lane(lane: str) -> None:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [lane])
 
 

@@ -1,10 +1,13 @@
-"""Database helpers: turning constraint violations into domain refusals, and raw rows into models."""
+"""Database helpers: turning constraint violations into domain refusals, raw rows into models, and a cursor for the
+write path's fixed statements."""
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 
 from django.db import IntegrityError, connection
+from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 
 from apps.common.errors import DomainError, ErrorCode
@@ -61,3 +64,31 @@ def as_loaded(field: Field, value):
     for converter in field.get_db_converters(connection):
         value = converter(value, field, connection)
     return value
+
+
+def prepared_cursor() -> CursorWrapper:
+    """A cursor whose parameters PostgreSQL binds, for the write path's statements of fixed text (written once, or
+    composed once by the ORM): each runs once or more per command, and with Django's default cursor every run had
+    psycopg quote its parameters into the SQL in Python and PostgreSQL parse and plan it again. Here the values
+    travel apart from the text, and a statement a connection has run `prepare_threshold` times (settings) is
+    prepared: parsed once, its plan kept (or re-planned for each run's values, when PostgreSQL finds a plan for
+    any values dearer). Django's wrapper as ever: errors become django.db's, DEBUG logs the queries.
+
+    One statement per `execute` (the extended protocol takes no more); values must say their type where the SQL
+    does not (`%s::bigint[]`), since PostgreSQL no longer sees them as literals.
+    """
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = ServerBindingCursor(connection.connection)
+    connection.validate_thread_sharing()
+    return _PreparedDebugCursor(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """DEBUG's query log, which Django reads back from psycopg: psycopg keeps no text for a prepared statement's
+    run, so the statement is logged as `ops.compose_sql` binds it (as the ORM's cursor would have sent it)."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params) if params is not None else sql):
+            return CursorWrapper.execute(self, sql, params)  # Django's error and execute wrappers, logged once

@@ -20,7 +20,7 @@ from django.db.models.expressions import DatabaseDefault
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
 
-from apps.common.db import as_loaded
+from apps.common.db import as_loaded, prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def save_in_one_statement(*writes: Update | Insert) -> None:
     names = ", ".join(f"w{n}" for n in range(len(parts)))
     columns = ", ".join(f"w{n}.*" for n in range(len(parts)))
     params = [param for _, part_params, _ in parts for param in part_params]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(f"WITH {ctes} SELECT {columns} FROM {names}", params)
         row = cursor.fetchone()
     if row is None:  # an UPDATE matched nothing: the statement joined no row, as `save` would refuse

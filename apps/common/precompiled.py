@@ -24,6 +24,8 @@ from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
+from apps.common.db import prepared_cursor
+
 # Markers: values no real argument takes (ids are positive; no instant is from 1901), within a 32-bit integer, which
 # Django would otherwise refuse to compare with an integer column.
 _INT_MARKER_BASE = -2_000_000_000
@@ -89,7 +91,7 @@ class _Compiled:
         for positions, value in zip(self.slots, args, strict=True):
             for position in positions:
                 params[position] = value
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters:

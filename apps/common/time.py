@@ -8,12 +8,12 @@ attribute), so tests can stand it still with the host's (tests/support/clock.py)
 
 from datetime import UTC, datetime
 
-from django.db import connection
+from apps.common.db import prepared_cursor
 
 
 def database_now() -> datetime:
     """PostgreSQL's clock, now."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute("SELECT clock_timestamp()")
         return cursor.fetchone()[0]
 

@@ -31,11 +31,11 @@ from typing import NamedTuple
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Field, Model
 
 from apps.common import time as clock
-from apps.common.db import model_from_row
+from apps.common.db import model_from_row, prepared_cursor
 from apps.common.metrics import record_webhook_attempt, recorded_together
 from apps.common.tasks import TaskName, on_commit, send_task_rollback_unsafe
 from apps.events.representations import event_json_sql
@@ -123,7 +123,7 @@ def claim_due_heads(
         "order_key": order_key,
         "limit": limit,
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CLAIMS_TAKE_TURNS)
         cursor.execute(_CLAIM_DUE_HEADS, params)
         rows = sorted(cursor.fetchall(), key=lambda row: (row[2], row[0]))  # RETURNING keeps no order
@@ -394,7 +394,7 @@ def _attempt_round(
     broken_at: _Locked | None = None
     error: Exception | None = None
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_locked_round(which), {**params, "followers": followers})
             rows = cursor.fetchall()
         read_at = time.monotonic()
@@ -483,7 +483,7 @@ def _record(tried: list[_Tried]) -> list[Outcome]:
              answer.error, excerpt, changes["status"], changes["next_attempt_at"], changes["finished_at"])
         )  # fmt: skip
     by_column = {name: [row[n] for row in recorded] for n, name in enumerate(_RECORDED_COLUMNS)}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_RECORD_ATTEMPTS, by_column)
     gone = {one.locked.webhook.pk for one in tried if one.answer.status == 410}
     if gone:

@@ -11,6 +11,7 @@ import json
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.common.db import prepared_cursor
 from apps.events.feed import HORIZON_SETTING, matching_types
 
 DISPATCH_BATCH = 500
@@ -88,23 +89,23 @@ def dispatch_all(*, batch: int = DISPATCH_BATCH) -> int:
 def _dispatch_once(batch: int) -> tuple[int, bool]:
     """One transaction: every webhook it could lock gets up to `batch` deliveries. (How many were created, whether
     a webhook's page was full: more may follow.)"""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_LOCK_WEBHOOKS)
-        cursor.nextset()
-        hooks = cursor.fetchall()
+    with transaction.atomic():
+        with connection.cursor() as cursor:  # two statements in one message: bound on the client
+            cursor.execute(_LOCK_WEBHOOKS)
+            cursor.nextset()
+            hooks = cursor.fetchall()
         if not hooks:
             return 0, False
         # Django has psycopg hand jsonb over as text (its JSONField decodes it), so the patterns come as JSON text.
         types = [types_of(json.loads(event_types)) for _, _, event_types in hooks]
-        cursor.execute(
-            _CREATE_DELIVERIES,
-            {
-                "ids": [pk for pk, _, _ in hooks],
-                "cursors": [position for _, position, _ in hooks],
-                "types": [",".join(names) if names is not None else None for names in types],  # types have no comma
-                "batch": batch,
-                "retry_window": settings.WEBHOOK_RETRY_WINDOW_SECONDS,
-            },
-        )
-        created, page_full = cursor.fetchone()
+        params = {
+            "ids": [pk for pk, _, _ in hooks],
+            "cursors": [position for _, position, _ in hooks],
+            "types": [",".join(names) if names is not None else None for names in types],  # types have no comma
+            "batch": batch,
+            "retry_window": settings.WEBHOOK_RETRY_WINDOW_SECONDS,
+        }
+        with prepared_cursor() as cursor:
+            cursor.execute(_CREATE_DELIVERIES, params)
+            created, page_full = cursor.fetchone()
     return created, page_full

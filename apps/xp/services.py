@@ -3,10 +3,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 
 from apps.accounts.models import Role, User
+from apps.common.db import prepared_cursor
 from apps.common.errors import DomainError, ErrorCode
 from apps.xp.models import XpEntry, XpKind
 
@@ -35,7 +36,7 @@ def award_xp_once_each(awards: Sequence[Award], *, ticket_id: int | None, at: da
         return []
     rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(awards))
     params = [value for a in awards for value in (a.user_id, str(a.kind), a.amount, a.reference, ticket_id, at)]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {XpEntry._meta.db_table} (user_id, kind, amount, reference, ticket_id, created_at) "
             f"VALUES {rows} ON CONFLICT (reference) DO NOTHING RETURNING id, reference, created_at",
