@@ -91,6 +91,11 @@ DATABASE_PREPARE_THRESHOLD = env_int("DATABASE_PREPARE_THRESHOLD", 2)
 DATABASES["default"]["OPTIONS"] = {
     "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5),
     "prepare_threshold": DATABASE_PREPARE_THRESHOLD if DATABASE_PREPARE_THRESHOLD > 0 else None,
+    # A prepared statement is still planned for each run's values: a plan kept for any values was chosen on the
+    # statistics of its first runs, and the write path's tables change fast (a lane's read, kept while there was no
+    # backlog, went on scanning every pending command once there was one). What preparing saves is the parse and
+    # the client-side quoting. Only prepared statements heed this.
+    "options": "-c plan_cache_mode=force_custom_plan",
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -44,6 +44,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Several suites may run side by side on one machine (a developer and CI): each can name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_ticketflow")}  # noqa: F405
 # Django empties the database between transactional tests with TRUNCATE, which append-only tables otherwise refuse.
-DATABASES["default"]["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], "options": "-c ticketflow.allow_truncate=on"}  # noqa: F405
+_OPTIONS = DATABASES["default"]["OPTIONS"]  # noqa: F405
+_OPTIONS["options"] = f"{_OPTIONS.get('options', '')} -c ticketflow.allow_truncate=on".strip()
 # The live test server runs each request on a new thread; a connection kept for reuse would outlive its thread.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -80,8 +80,16 @@ class Command(models.Model):
     class Meta:
         db_table = "command"
         indexes = [
-            models.Index(fields=["lane", "seq"], condition=Q(status="pending"), name="command_pending_lane_idx"),
-            models.Index(fields=["submitted_at"], condition=Q(status="pending"), name="command_pending_age_idx"),
+            # The only index of pending commands. A lane's next commands are read from it on every command; the
+            # sweep, /metrics and the audit read it whole (its rows carry submitted_at). A second one, by age, was
+            # chosen for the lane's read whenever the statistics dated from a moment with nothing pending (both
+            # then look empty): under a backlog every read scanned all of it.
+            models.Index(
+                fields=["lane", "seq"],
+                include=["submitted_at"],
+                condition=Q(status="pending"),
+                name="command_pending_idx",
+            ),
             models.Index(fields=["submitter", "seq"], name="command_submitter_idx"),
             models.Index(fields=["ticket_id", "seq"], name="command_ticket_idx"),
         ]

@@ -71,8 +71,8 @@ def prepared_cursor() -> CursorWrapper:
     composed once by the ORM): each runs once or more per command, and with Django's default cursor every run had
     psycopg quote its parameters into the SQL in Python and PostgreSQL parse and plan it again. Here the values
     travel apart from the text, and a statement a connection has run `prepare_threshold` times (settings) is
-    prepared: parsed once, its plan kept (or re-planned for each run's values, when PostgreSQL finds a plan for
-    any values dearer). Django's wrapper as ever: errors become django.db's, DEBUG logs the queries.
+    prepared: parsed once, still planned for each run's values (settings: `plan_cache_mode`). Django's wrapper as
+    ever: errors become django.db's, DEBUG logs the queries.
 
     One statement per `execute` (the extended protocol takes no more); values must say their type where the SQL
     does not (`%s::bigint[]`), since PostgreSQL no longer sees them as literals.

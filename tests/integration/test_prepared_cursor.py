@@ -84,3 +84,11 @@ def test_a_threshold_of_zero_prepares_nothing():
         result = run_python("-c", script, env=process_env(DATABASE_PREPARE_THRESHOLD=threshold), timeout=60)
         counts[threshold] = int(result.stdout.strip().splitlines()[-1])
     assert counts == {"0": 0, "2": 1}
+
+
+def test_a_prepared_statement_is_still_planned_for_each_runs_values():
+    """A plan kept for any values is chosen on the statistics of a statement's first runs: the lane's read, kept
+    while no command waited, went on scanning every pending command once a backlog had built up."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_custom_plan",)
