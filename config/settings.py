@@ -130,7 +130,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.common.cache.KeptClientRedisCache",  # Django's, its redis-py clients kept
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "ticketflow"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
