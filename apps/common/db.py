@@ -5,6 +5,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 
+import psycopg
 from django.db import IntegrityError, connection
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
@@ -90,5 +91,13 @@ class _PreparedDebugCursor(CursorDebugWrapper):
     run, so the statement is logged as `ops.compose_sql` binds it (as the ORM's cursor would have sent it)."""
 
     def execute(self, sql, params=None):
-        with self.debug_sql(self.db.ops.compose_sql(sql, params) if params is not None else sql):
+        with self.debug_sql(self._as_sent(sql, params)):
             return CursorWrapper.execute(self, sql, params)  # Django's error and execute wrappers, logged once
+
+    def _as_sent(self, sql, params) -> str:
+        if params is None:
+            return sql
+        try:
+            return self.db.ops.compose_sql(sql, params)
+        except (psycopg.DataError, psycopg.ProgrammingError):  # values the client cannot quote: the text, then
+            return sql
