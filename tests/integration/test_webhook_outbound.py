@@ -330,3 +330,68 @@ def test_a_kept_connection_reset_after_the_status_line_is_not_sent_again():
 
 def _target(port: int) -> Target:
     return Target("http", "127.0.0.1", port, "/", ("127.0.0.1",))
+
+
+# The answer's parsing (httptools): the framings a receiver may use, and what it may get wrong.
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n3\r\n!!!\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "answers, expected_body",
+    [
+        pytest.param([CHUNKED, OK], b"ok!!!", id="chunked"),
+        pytest.param([b"HTTP/1.1 100 Continue\r\n\r\n" + OK, OK], b"ok", id="100-continue-skipped"),
+    ],
+)
+def test_an_answer_read_to_its_end_keeps_its_connection(answers, expected_body):
+    server = _ScriptedReceiver(answers)
+    try:
+        first = post(_target(server.port), body=b"{}", headers={})
+        second = post(_target(server.port), body=b"{}", headers={})
+
+        assert (first.status, first.body, first.error) == (200, expected_body, None)
+        assert second.status == 200 and server.connections == 1
+    finally:
+        server.close()
+        outbound._kept.close_all()
+
+
+def test_a_body_that_ends_with_the_connection_is_read_and_the_connection_not_kept():
+    server = _ScriptedReceiver([b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nclosed at the end"])
+    try:
+        answer = post(_target(server.port), body=b"{}", headers={}, total_timeout=5)
+
+        assert (answer.status, answer.body) == (200, b"closed at the end")
+        assert outbound._kept._idle == {}
+    finally:
+        server.close()
+        outbound._kept.close_all()
+
+
+def test_bytes_after_the_answer_leave_its_connection_unkept():
+    server = _ScriptedReceiver([OK + b"HTTP/1.1 200 OK\r\n", OK])
+    try:
+        assert post(_target(server.port), body=b"{}", headers={}).status == 200
+        assert outbound._kept._idle == {}
+    finally:
+        server.close()
+        outbound._kept.close_all()
+
+
+@pytest.mark.parametrize(
+    "answer, error",
+    [
+        pytest.param(b"SMTP ready\r\n\r\n", "malformed answer", id="not-http"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 81920 + b"\r\n\r\nok", "head is over", id="huge-head"),
+    ],
+)
+def test_an_answer_that_is_not_http_is_an_error_not_an_exception(answer, error):
+    server = _ScriptedReceiver([answer])
+    try:
+        result = post(_target(server.port), body=b"{}", headers={}, total_timeout=3)
+
+        assert result.status is None and error in result.error, result
+        assert outbound._kept._idle == {}
+    finally:
+        server.close()
+        outbound._kept.close_all()
