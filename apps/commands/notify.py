@@ -14,8 +14,13 @@ logger = logging.getLogger("ticketflow.commands")
 EVENTS_CHANNEL = "ticketflow:events-recorded"
 
 
+# Every web process listens on all commands' channels at once (one pattern subscription, apps/commands/listener.py):
+# a waiting request then costs Redis no SUBSCRIBE and UNSUBSCRIBE of its own.
+COMMAND_CHANNEL_PREFIX = "ticketflow:command-finished:"
+
+
 def channel(command_id) -> str:
-    return f"ticketflow:command-finished:{command_id}"
+    return f"{COMMAND_CHANNEL_PREFIX}{command_id}"
 
 
 def announce_finished(command_id) -> None:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from apps.commands.listener import listener
-from apps.commands.models import Command
+from apps.commands.models import Command, CommandStatus
 from apps.commands.notify import channel
 from apps.commands.ratelimit import wait_lease
+from apps.common.db import prepared_cursor
 
 MAX_WAIT_SECONDS = 30
 REREAD_SECONDS = 1.0  # a waiter reads again this often though no message came (one may have been lost)
@@ -65,15 +66,23 @@ def turn_to_wait(token_key: str, *, seconds: int | None) -> Iterator[bool]:
 
 
 def wait_until_final(command: Command, *, seconds: float) -> Command:
+    """The command as it is once final, or as it was stored if `seconds` pass first. Each check reads its status
+    alone; the row is read in full once, when it is final."""
     if command.is_final or seconds <= 0:
         return command
-
-    def final() -> bool:
+    if wait_for(channel(command.id), ready=lambda: has_finished(command.id), seconds=seconds):
         command.refresh_from_db()
-        return command.is_final
-
-    wait_for(channel(command.id), ready=final, seconds=seconds)
     return command
+
+
+def has_finished(command_id) -> bool:
+    with prepared_cursor() as cursor:
+        cursor.execute(_HAS_FINISHED, [command_id])
+        row = cursor.fetchone()
+    return row is not None and row[0]
+
+
+_HAS_FINISHED = f"SELECT status <> '{CommandStatus.PENDING}' FROM {Command._meta.db_table} WHERE id = %s"
 
 
 def wait_for(channel_name: str, *, ready: Callable[[], bool], seconds: float) -> bool:

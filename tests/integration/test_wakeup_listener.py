@@ -10,6 +10,7 @@ import pytest
 
 from apps.commands import listener as listener_module
 from apps.commands.listener import listener
+from apps.commands.notify import channel as command_channel
 from apps.commands.waiting import REREAD_SECONDS, wait_for
 from apps.common.redis_client import redis_client
 
@@ -29,6 +30,15 @@ def fresh_listener(monkeypatch):
 
 def _channel(tag: str) -> str:
     return f"test-wakeups:{tag}:{uuid.uuid4().hex}"
+
+
+def _command_channel(tag: str) -> str:
+    """A finished command's channel: covered by the listener's standing pattern, not subscribed one by one."""
+    return command_channel(uuid.uuid4())
+
+
+# Each kind of channel a wait may be on: subscribed for its waiters, or under the standing pattern.
+CHANNEL_KINDS = [pytest.param(_channel, id="subscribed"), pytest.param(_command_channel, id="standing-pattern")]
 
 
 def _subscribers_of_this_process() -> list[dict]:
@@ -80,12 +90,13 @@ def test_many_threads_waiting_on_different_channels_are_each_woken_by_their_own_
     _until(lambda: sum(int(c["sub"]) for c in _subscribers_of_this_process()) <= 1)
 
 
-def test_an_announcement_right_after_the_first_read_wakes_the_waiter(fresh_listener):
+@pytest.mark.parametrize("make_channel", CHANNEL_KINDS)
+def test_an_announcement_right_after_the_first_read_wakes_the_waiter(fresh_listener, make_channel):
     """The race the subscribe-before-read order closes: the waiter reads (not final), then the worker commits and
     announces before the waiter sleeps. Were the read made before Redis had the subscription, the message would go
     to nobody and the waiter would sleep until its re-read. From the very first wait of the process, and after."""
     for attempt in range(30):
-        channel = _channel(f"race-{attempt}")
+        channel = make_channel(f"race-{attempt}")
         state = {"final": False, "reads": 0}
 
         def ready(channel=channel, state=state) -> bool:
@@ -102,24 +113,60 @@ def test_an_announcement_right_after_the_first_read_wakes_the_waiter(fresh_liste
         assert state["reads"] == 2
 
 
-def test_waits_survive_redis_dropping_the_subscriber_connection(fresh_listener):
-    first = _channel("before-drop")
+@pytest.mark.parametrize("make_channel", CHANNEL_KINDS)
+def test_waits_survive_redis_dropping_the_subscriber_connection(fresh_listener, make_channel):
+    first = make_channel("before-drop")
     assert wait_for(first, ready=lambda: True, seconds=1)  # starts the listener
     _until(lambda: len(_subscribers_of_this_process()) == 1)
     (subscriber,) = _subscribers_of_this_process()
 
     finished = threading.Event()
     answer: list[bool] = []
-    channel = _channel("across-drop")
+    channel = make_channel("across-drop")
     waiter = threading.Thread(target=lambda: answer.append(wait_for(channel, ready=finished.is_set, seconds=10)))
     waiter.start()
-    _until(lambda: any(int(c["sub"]) >= 1 for c in _subscribers_of_this_process()))
+    _until(lambda: any(_subscriptions(c) >= 1 for c in _subscribers_of_this_process()))
     redis_client().client_kill_filter(_id=subscriber["id"])
     # The listener reconnects and subscribes again: the message after that wakes the waiter.
-    _until(lambda: any(c["id"] != subscriber["id"] and int(c["sub"]) >= 1 for c in _subscribers_of_this_process()))
+    _until(lambda: any(c["id"] != subscriber["id"] and _subscriptions(c) >= 1 for c in _subscribers_of_this_process()))
     finished.set()
     announced = time.monotonic()
     redis_client().publish(channel, b"1")
     waiter.join(timeout=5)
     assert answer == [True]
     assert time.monotonic() - announced < REREAD_SECONDS + 0.5
+
+
+def _subscriptions(client: dict) -> int:
+    return int(client["sub"]) + int(client["psub"])
+
+
+def test_waits_on_commands_cost_no_subscription_each(fresh_listener):
+    """Every finished command's channel is under one standing pattern: however many wait, the listener's connection
+    holds that pattern and no channel of its own, and each waiter is still woken by its own message alone."""
+    channels = [_command_channel("many") for _ in range(WAITERS)]
+    finished = [threading.Event() for _ in channels]
+    returned_at: list[float | None] = [None] * WAITERS
+
+    def wait(n: int) -> None:
+        assert wait_for(channels[n], ready=finished[n].is_set, seconds=10)
+        returned_at[n] = time.monotonic()
+
+    threads = [threading.Thread(target=wait, args=(n,)) for n in range(WAITERS)]
+    for thread in threads:
+        thread.start()
+    _until(lambda: len(listener()._waiters) == WAITERS)
+    [subscriber] = _subscribers_of_this_process()
+    assert (int(subscriber["psub"]), int(subscriber["sub"])) == (1, 0)
+
+    for n in reversed(range(WAITERS)):
+        finished[n].set()
+        announced = time.monotonic()
+        redis_client().publish(channels[n], b"1")
+        _until(lambda n=n: returned_at[n] is not None, timeout=WOKEN_WITHIN)
+        assert returned_at[n] - announced < WOKEN_WITHIN
+        assert all(returned_at[m] is None for m in range(n))
+    for thread in threads:
+        thread.join(timeout=5)
+    [subscriber] = _subscribers_of_this_process()
+    assert (int(subscriber["psub"]), int(subscriber["sub"])) == (1, 0)
