@@ -139,6 +139,8 @@ CACHES = {
 
 # --- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, keeping a redis-py client per channel instead of building one per command it sends.
+CELERY_BROKER_TRANSPORT = "apps.common.broker:Transport"
 CELERY_RESULT_BACKEND = None  # outcomes live on the Command row, not in a result backend
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
