@@ -7,6 +7,7 @@ does.
 """
 
 import pytest
+import redis
 
 from tests.support.api import ApiClient
 from tests.support.builders import Shop
@@ -65,3 +66,17 @@ def shop(admin, master, technician, inspector, item, parts):
 @pytest.fixture
 def api(client, db):
     return ApiClient(client)
+
+
+@pytest.fixture
+def redis_client_builds(monkeypatch) -> list:
+    """Every redis-py client built while the test runs (apps/common/cache.py and broker.py keep theirs)."""
+    built = []
+    original = redis.Redis.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+    return built

@@ -7,7 +7,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 from django.conf import settings
 from kombu import Connection
 
@@ -25,44 +24,31 @@ def queue():
     redis_client().delete(name)
 
 
-@pytest.fixture
-def client_builds(monkeypatch):
-    built = []
-    original = redis.Redis.__init__
-
-    def counting_init(self, *args, **kwargs):
-        built.append(self)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
-    return built
-
-
 def publish(queue: str, n: int) -> None:
     app.send_task("ticketflow.test.never_run", args=[n], queue=queue)
 
 
-def test_publishing_builds_a_client_per_channel_not_per_publish(queue, client_builds):
+def test_publishing_builds_a_client_per_channel_not_per_publish(queue, redis_client_builds):
     assert app.conf.broker_transport == settings.CELERY_BROKER_TRANSPORT == "apps.common.broker:Transport"
     publish(queue, -1)  # the producer pool's first channel
-    client_builds.clear()
+    redis_client_builds.clear()
 
     with ThreadPoolExecutor(4) as pool:  # threads publish through channels of the producer pool, as web threads do
         list(pool.map(lambda n: publish(queue, n), range(PUBLISHES)))
 
-    assert len(client_builds) <= 8  # kombu's own transport: two per publish (the LPUSH, the task-sent PUBLISH)
+    assert len(redis_client_builds) <= 8  # kombu's own transport: two per publish (the LPUSH, the task-sent PUBLISH)
     bodies = [json.loads(message)["body"] for message in redis_client().lrange(queue, 0, -1)]
     assert len(bodies) == PUBLISHES + 1
 
 
-def test_kombus_own_transport_builds_one_per_command(queue, client_builds):
+def test_kombus_own_transport_builds_one_per_command(queue, redis_client_builds):
     """What the kept client saves, on the same broker: the check above would fail with kombu's transport."""
     with Connection(settings.CELERY_BROKER_URL) as connection, connection.channel() as channel:
-        client_builds.clear()
+        redis_client_builds.clear()
         for n in range(20):
             channel._put(queue, {"n": n})
 
-    assert len(client_builds) == 20
+    assert len(redis_client_builds) == 20
     assert redis_client().llen(queue) == 20
 
 

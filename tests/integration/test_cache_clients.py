@@ -4,7 +4,6 @@ behave as Django's."""
 
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 from django.core.cache import cache, caches
 
 from apps.common.cache import KeptClientRedisCache
@@ -19,15 +18,8 @@ def cache_round_trip(n: int) -> tuple:
     return added, again, value, cache.get(key, "gone")
 
 
-def test_each_threads_cache_builds_one_client_for_all_its_operations(monkeypatch):
-    built = []
-    original = redis.Redis.__init__
-
-    def counting_init(self, *args, **kwargs):
-        built.append(self)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+def test_each_threads_cache_builds_one_client_for_all_its_operations(redis_client_builds):
+    built = redis_client_builds
     with ThreadPoolExecutor(4) as pool:  # threads of their own: each starts with a cache object of its own
         results = list(pool.map(cache_round_trip, range(200)))
 
