@@ -188,7 +188,9 @@ class _Reading:
         except httptools.HttpParserUpgrade:
             self.complete = False  # the rest is another protocol's: the connection is not kept
         except httptools.HttpParserError as error:
-            raise http.client.HTTPException(f"malformed answer: {error}") from None
+            if self.status is None:
+                raise http.client.HTTPException(f"malformed answer: {error}") from None
+            self.cut_short = True  # after the head (a bad chunk, bytes after the end): the status stands, unkept
 
     @staticmethod
     def _receive(sock: socket.socket, deadline: _Deadline) -> bytes:

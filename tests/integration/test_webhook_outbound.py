@@ -368,10 +368,12 @@ def test_a_body_that_ends_with_the_connection_is_read_and_the_connection_not_kep
         outbound._kept.close_all()
 
 
-def test_bytes_after_the_answer_leave_its_connection_unkept():
-    server = _ScriptedReceiver([OK + b"HTTP/1.1 200 OK\r\n", OK])
+@pytest.mark.parametrize("after", [b"HTTP/1.1 200 OK\r\n", b"\x00garbage\r\n\r\n"], ids=["a-next-head", "garbage"])
+def test_bytes_after_the_answer_leave_its_connection_unkept(after):
+    server = _ScriptedReceiver([OK + after, OK])
     try:
-        assert post(_target(server.port), body=b"{}", headers={}).status == 200
+        answer = post(_target(server.port), body=b"{}", headers={})
+        assert (answer.status, answer.body, answer.error) == (200, b"ok", None)
         assert outbound._kept._idle == {}
     finally:
         server.close()
