@@ -10,11 +10,13 @@ It is on the write path of every command, so it costs next to nothing:
   dispatcher clears PENDING before each pass over the feed, so a pass covers every commit that came before it;
   after a pass it gives the DISPATCHER flag back and only then looks at PENDING: a commit during the pass either
   found the flag taken, and left PENDING set for the dispatcher to see, or came after the give-back and published
-  a dispatcher of its own. So a steady stream of commits costs one task message per DISPATCHER_SECONDS, not one
-  per commit (each costs a worker about what a no-op task does), and dispatchers do not fight over the same
-  webhooks. A pass only creates and claims deliveries (their tasks send them), so it takes milliseconds, far
-  inside the flags' DISPATCHER_FLAG_SECONDS. Where a kick is passed over all the same (a pass that outlasts the
-  flags, a webhook row the sweep holds, an event behind a writer still in flight), the sweep delivers it.
+  a dispatcher of its own. Passes start at most every PASS_INTERVAL_SECONDS, the dispatcher waiting out the rest
+  of the interval (holding the flag) before it looks. So a steady stream of commits costs one task message per
+  DISPATCHER_SECONDS (each costs a worker about what a no-op task does) and a pass per interval, not one of each
+  per commit, and dispatchers do not fight over the same webhooks. A pass only creates and claims deliveries
+  (their tasks send them), so it takes milliseconds, far inside the flags' DISPATCHER_FLAG_SECONDS. Where a kick
+  is passed over all the same (a pass that outlasts the flags, a webhook row the sweep holds, an event behind a
+  writer still in flight), the sweep delivers it.
 """
 
 import logging
@@ -41,6 +43,12 @@ DISPATCHER_FLAG = "webhook-dispatcher"
 PENDING_FLAG = "webhook-dispatch-pending"  # commits since the dispatcher's last pass began
 # How long one dispatcher task goes on; then, if commits are still coming, it publishes the next one.
 DISPATCHER_SECONDS = 5.0
+# A dispatcher's passes start at least this far apart while commits keep coming: each pass then covers a stretch of
+# commits (their deliveries claimed together, in a few tasks with full shares) instead of the one or two that landed
+# during the pass before. Without it a pass under a steady stream found nothing pending as often as not, the
+# dispatcher ended, and the next commit published another one: some 28 passes and 8 dispatcher tasks a second at
+# 230 commands/s. The first pass after a quiet spell still starts at once; a stream's deliveries wait up to this long.
+PASS_INTERVAL_SECONDS = 0.05
 
 
 class _ActiveWebhooks:

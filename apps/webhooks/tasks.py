@@ -10,7 +10,13 @@ from django.db import transaction
 from apps.common.tasks import TaskName, on_commit
 from apps.webhooks.delivery import claim_due_heads, deliver_claimed, send_shares, task_shares
 from apps.webhooks.dispatch import dispatch_all
-from apps.webhooks.kick import DISPATCHER_SECONDS, another_pass, pass_starting, publish_dispatcher
+from apps.webhooks.kick import (
+    DISPATCHER_SECONDS,
+    PASS_INTERVAL_SECONDS,
+    another_pass,
+    pass_starting,
+    publish_dispatcher,
+)
 
 logger = logging.getLogger("ticketflow.webhooks")
 
@@ -27,15 +33,18 @@ def deliver_webhook(*delivery_ids: int) -> str | None:
 @shared_task(name=TaskName.DISPATCH_WEBHOOKS, ignore_result=True)
 def dispatch_webhooks() -> int:
     """The dispatcher a commit that recorded events asks for (apps/webhooks/kick.py): the sweep's work, at once. It
-    makes another pass while commits keep coming, for up to DISPATCHER_SECONDS; then, if they still come, it
-    publishes the next dispatcher. It sends every delivery to a task and tries none itself: one dispatcher serves
-    every webhook, and a slow receiver (an answer may take 10 s) must hold up only its own deliveries, not the
-    dispatch of everyone's. Returns how many heads its passes claimed."""
+    makes another pass while commits keep coming, at most one per PASS_INTERVAL_SECONDS, for up to
+    DISPATCHER_SECONDS; then, if they still come, it publishes the next dispatcher. It sends every delivery to a
+    task and tries none itself: one dispatcher serves every webhook, and a slow receiver (an answer may take 10 s)
+    must hold up only its own deliveries, not the dispatch of everyone's. Returns how many heads its passes claimed."""
     ends = time.monotonic() + DISPATCHER_SECONDS
     claimed = 0
     while True:
+        pass_started = time.monotonic()
         pass_starting()
         claimed += _dispatch_and_send("webhook deliveries dispatched on commit")
+        # Commits meanwhile find the flag held and only mark themselves pending: the next pass takes them together.
+        time.sleep(max(0.0, pass_started + PASS_INTERVAL_SECONDS - time.monotonic()))
         if not another_pass():
             return claimed
         if time.monotonic() >= ends:

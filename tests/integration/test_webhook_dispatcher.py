@@ -1,12 +1,16 @@
 """One webhook dispatcher at a time, and it goes on while commits keep coming (apps/webhooks/kick.py): a commit
 during a pass publishes nothing and is seen by the dispatcher's next pass; a commit after its last pass publishes
-the next dispatcher; a dispatcher that has gone on for DISPATCHER_SECONDS hands on to a new task. Real Redis flags,
-real commits; the tasks published are counted, not run."""
+the next dispatcher; passes start at least PASS_INTERVAL_SECONDS apart; a dispatcher that has gone on for
+DISPATCHER_SECONDS hands on to a new task. Real Redis flags, real commits; the tasks published are counted, not
+run."""
 
+import threading
+import time
 import uuid
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from apps.common.tasks import TaskName
 from apps.webhooks import kick, tasks
@@ -91,3 +95,42 @@ def test_a_dispatcher_that_has_gone_on_long_enough_hands_on_to_a_new_task(receiv
 
     assert dispatches(published) == 1  # the next dispatcher, for the commit the last pass left
     assert WebhookDelivery.objects.filter(enqueued_at__isnull=True).count() == 1  # the next dispatcher's to claim
+
+
+def test_passes_start_an_interval_apart_and_a_commit_while_the_dispatcher_waits_publishes_nothing(
+    receiver, published, monkeypatch
+):
+    interval = 0.4
+    monkeypatch.setattr(tasks, "PASS_INTERVAL_SECONDS", interval)
+    webhook_for(receiver)
+    record_ticket_events(-1)
+    published.clear()
+    started: list[float] = []
+    one_pass = tasks._dispatch_and_send
+
+    def timed_pass(*args, **kwargs):
+        started.append(time.monotonic())
+        claimed = one_pass(*args, **kwargs)
+        if len(started) == 1:
+            # Commits while the dispatcher waits out its interval, from another connection.
+            waiting = threading.Timer(interval / 4, _commit_in_a_thread_of_its_own, args=(-2,))
+            waiting.start()
+            waiting_commits.append(waiting)
+        return claimed
+
+    waiting_commits: list[threading.Timer] = []
+    monkeypatch.setattr(tasks, "_dispatch_and_send", timed_pass)
+    assert dispatch_webhooks() == 2
+    waiting_commits[0].join()
+
+    assert len(started) == 2
+    assert started[1] - started[0] >= interval  # the second pass waited for the rest of the interval
+    assert dispatches(published) == 0  # the commit found the flag held: the waiting dispatcher took it
+    assert not WebhookDelivery.objects.filter(enqueued_at__isnull=True).exists()
+
+
+def _commit_in_a_thread_of_its_own(ticket_id: int) -> None:
+    try:
+        record_ticket_events(ticket_id)
+    finally:
+        connection.close()
