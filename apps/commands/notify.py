@@ -1,11 +1,8 @@
 """Tells long-polling requests (`Prefer: wait`) that a command finished or events were recorded, over Redis pub/sub."""
 
 import logging
-from contextlib import suppress
 
-import redis
-
-from apps.common.redis_client import redis_client
+from apps.common.redis_batch import publish
 
 logger = logging.getLogger("ticketflow.commands")
 
@@ -24,12 +21,11 @@ def channel(command_id) -> str:
 
 
 def announce_finished(command_id) -> None:
-    # Waiters re-read the database after a timeout anyway, so a lost announcement only costs latency.
-    with suppress(redis.RedisError):
-        redis_client().publish(channel(command_id), b"1")
+    # Waiters re-read the database after a timeout anyway, so a lost announcement only costs latency. Inside
+    # `redis_batch.sent_together` (a worker applying a command) it leaves with the block's other writes.
+    publish(channel(command_id))
 
 
 def announce_events() -> None:
     """After a transaction that recorded events commits (a lost message only costs a waiting reader latency)."""
-    with suppress(redis.RedisError):
-        redis_client().publish(EVENTS_CHANNEL, b"1")
+    publish(EVENTS_CHANNEL)

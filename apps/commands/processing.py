@@ -19,6 +19,7 @@ from apps.common.db import prepared_cursor, refusal_for
 from apps.common.errors import DomainError, ErrorCode
 from apps.common.metrics import record_command_finished
 from apps.common.one_statement import Update, save_in_one_statement
+from apps.common.redis_batch import sent_together
 from apps.common.request_id import request_id_bound
 from apps.events.models import EventType
 from apps.events.payloads import command_finished
@@ -60,22 +61,24 @@ def _apply_oldest(lane: str, *, now: datetime | None) -> tuple[Command | None, b
 
     Everything the command needs is read after the lane lock, in one statement (apps/commands/inbox.py).
     """
-    with transaction.atomic(durable=True):
-        lock_lane(lane)
-        oldest_two = oldest_two_pending(lane)
-        if not oldest_two:
-            return None, False
-        command = oldest_two[0]
-        now = command.db_now if now is None else now
-        command.effective_at = max(filter(None, (command.occurred_at, command.latest_recorded)))
-        command.attempts += 1
-        with applying_command(command.id, actor_id=command.actor_id), request_id_bound(command.request_id):
-            _apply(command, now=now)
-            if command.status == CommandStatus.REJECTED:
-                record_event(command_finished(command, EventType.COMMAND_REJECTED, at=command.effective_at))
-        save_in_one_statement(Update(command, [*OUTCOME_FIELDS, "attempts"]))  # `save`, its SQL composed once
-        transaction.on_commit(lambda: announce_finished(command.id))
-    _log_outcome(command, now)
+    # The commit's announcements and the outcome's metrics leave for Redis together, in one round trip.
+    with sent_together():
+        with transaction.atomic(durable=True):
+            lock_lane(lane)
+            oldest_two = oldest_two_pending(lane)
+            if not oldest_two:
+                return None, False
+            command = oldest_two[0]
+            now = command.db_now if now is None else now
+            command.effective_at = max(filter(None, (command.occurred_at, command.latest_recorded)))
+            command.attempts += 1
+            with applying_command(command.id, actor_id=command.actor_id), request_id_bound(command.request_id):
+                _apply(command, now=now)
+                if command.status == CommandStatus.REJECTED:
+                    record_event(command_finished(command, EventType.COMMAND_REJECTED, at=command.effective_at))
+            save_in_one_statement(Update(command, [*OUTCOME_FIELDS, "attempts"]))  # `save`, its SQL composed once
+            transaction.on_commit(lambda: announce_finished(command.id))
+        _log_outcome(command, now)
     return command, len(oldest_two) > 1
 
 

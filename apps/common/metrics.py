@@ -1,20 +1,19 @@
 """Prometheus counters and histograms that add up across processes.
 
 Web, workers and beat are separate processes (often separate hosts), so counters and histograms are kept in Redis
-hashes that every process increments after its transaction commits. `/metrics` (config/metrics.py) renders them
+hashes that every process increments after its transaction commits (inside `redis_batch.sent_together`, with the
+block's other writes in one round trip). `/metrics` (config/metrics.py) renders them
 beside the gauges it reads from PostgreSQL at scrape time.
 """
 
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
 
 import redis
 from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from apps.common.redis_batch import adding
 from apps.common.redis_client import redis_client
 
 logger = logging.getLogger("ticketflow.metrics")
@@ -27,77 +26,21 @@ def _key(name: str) -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', 'ticketflow')}:metrics:{name}"
 
 
-class _Tally:
-    """Increments added up in this process, for one pipeline at the end: a hundred attempts observed in one
-    block cost as many Redis commands as there are distinct fields they touched, not four each."""
-
-    def __init__(self):
-        self._counts: dict[tuple[str, str], int] = {}
-        self._sums: dict[tuple[str, str], float] = {}
-
-    def hincrby(self, key: str, field: str, amount: int) -> None:
-        self._counts[key, field] = self._counts.get((key, field), 0) + amount
-
-    def hincrbyfloat(self, key: str, field: str, amount: float) -> None:
-        self._sums[key, field] = self._sums.get((key, field), 0.0) + amount
-
-    def send(self) -> None:
-        if not self._counts and not self._sums:
-            return
-        pipe = redis_client().pipeline(transaction=False)
-        for (key, field), amount in self._counts.items():
-            pipe.hincrby(key, field, amount)
-        for (key, field), amount in self._sums.items():
-            pipe.hincrbyfloat(key, field, amount)
-        pipe.execute()
-
-
-# The tally of an open `recorded_together` block: what is recorded inside waits there for its end.
-_together: ContextVar[_Tally | None] = ContextVar("metrics_recorded_together", default=None)
-
-
-@contextmanager
-def recorded_together() -> Iterator[None]:
-    """Send the metrics recorded inside to Redis at the end, added up, in one round trip: a task that makes many
-    attempts pays for one instead of one each. Never raises for Redis."""
-    tally = _Tally()
-    token = _together.set(tally)
-    try:
-        yield
-    finally:
-        _together.reset(token)
-        with suppress(redis.RedisError):
-            tally.send()
-
-
-@contextmanager
-def _recording() -> Iterator["_Tally | redis.client.Pipeline"]:
-    """Where to add increments: the open `recorded_together` block's tally, or a pipeline sent at once."""
-    together = _together.get()
-    if together is not None:
-        yield together
-        return
-    pipe = redis_client().pipeline(transaction=False)  # no round trip until execute()
-    yield pipe
-    with suppress(redis.RedisError):
-        pipe.execute()
-
-
 def record_command_finished(command_type: str, status: str, latency_seconds: float) -> None:
     """Count a finished command and observe its submit→finish latency. Never raises: metrics are best effort."""
-    with _recording() as pipe:
+    with adding() as pipe:
         pipe.hincrby(_key("commands"), f"{command_type}|{status}", 1)
         _observe(pipe, "command_latency", latency_seconds, LATENCY_BUCKETS)
 
 
 def record_auto_resume_lateness(seconds: float) -> None:
-    with _recording() as pipe:
+    with adding() as pipe:
         _observe(pipe, "auto_resume_lateness", seconds, LATENESS_BUCKETS)
 
 
 def record_webhook_attempt(outcome: str, latency_seconds: float) -> None:
     """Count a webhook delivery attempt by its outcome (delivered, retrying, failed) and observe its duration."""
-    with _recording() as pipe:
+    with adding() as pipe:
         pipe.hincrby(_key("webhook_attempts"), outcome, 1)
         _observe(pipe, "webhook_attempt_latency", latency_seconds, LATENCY_BUCKETS)
 

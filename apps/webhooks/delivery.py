@@ -36,7 +36,8 @@ from django.db.models import Field, Model
 
 from apps.common import time as clock
 from apps.common.db import model_from_row, prepared_cursor
-from apps.common.metrics import record_webhook_attempt, recorded_together
+from apps.common.metrics import record_webhook_attempt
+from apps.common.redis_batch import sent_together
 from apps.common.tasks import TaskName, on_commit, send_task_rollback_unsafe
 from apps.events.representations import event_json_sql
 from apps.webhooks import outbound
@@ -321,7 +322,7 @@ def deliver_claimed(delivery_ids: list[int], *, budget_seconds: float = KEY_BUDG
     Claimed deliveries not reached by then get a task each; keys still due, a task of their own. The outcomes of
     the attempts made."""
     deadline = time.monotonic() + budget_seconds
-    with recorded_together():
+    with sent_together():
         first = _attempt_round(_BY_IDS, {"ids": delivery_ids}, deadline=deadline, handing_on=_send_each_held)
         return first.outcomes + _follow_keys(first.outcomes, deadline)
 
@@ -332,7 +333,7 @@ def deliver_in_order(delivery_id: int, *, budget_seconds: float = KEY_BUDGET_SEC
     claim per delivery. A key still due when the budget is spent gets a task of its own (its next head, claimed as
     the sweep claims), so one busy ticket never holds a worker for long. The outcomes of the attempts made."""
     deadline = time.monotonic() + budget_seconds
-    with recorded_together():
+    with sent_together():
         first = _attempt_round(_BY_IDS, {"ids": [delivery_id]}, followers=0)
         return first.outcomes + _follow_keys(first.outcomes, deadline)
 

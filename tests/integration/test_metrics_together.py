@@ -1,9 +1,9 @@
-"""Metrics recorded inside `recorded_together` are added up in the process and reach Redis at the block's end as
-one increment per field they touched (apps/common/metrics.py), with the same totals as one increment each."""
+"""Metrics recorded inside `sent_together` are added up in the process and reach Redis at the block's end as one
+increment per field they touched (apps/common/redis_batch.py), with the same totals as one increment each."""
 
 import redis
 
-from apps.common import metrics
+from apps.common import metrics, redis_batch
 
 
 def test_a_blocks_observations_arrive_added_up_one_command_per_field(settings, monkeypatch):
@@ -11,7 +11,7 @@ def test_a_blocks_observations_arrive_added_up_one_command_per_field(settings, m
     attempts, latency = metrics._key("webhook_attempts"), metrics._key("webhook_attempt_latency")
     client.delete(attempts, latency)
     sent = []
-    real_client = metrics.redis_client
+    real_client = redis_batch.redis_client
 
     class CountingPipeline:
         def __init__(self, pipe):
@@ -28,9 +28,9 @@ def test_a_blocks_observations_arrive_added_up_one_command_per_field(settings, m
         def pipeline(self, **kwargs):
             return CountingPipeline(real_client().pipeline(**kwargs))
 
-    monkeypatch.setattr(metrics, "redis_client", CountingClient)
+    monkeypatch.setattr(redis_batch, "redis_client", CountingClient)
 
-    with metrics.recorded_together():
+    with redis_batch.sent_together():
         for _ in range(40):
             metrics.record_webhook_attempt("delivered", 0.003)
         for _ in range(10):
