@@ -80,3 +80,35 @@ def redis_client_builds(monkeypatch) -> list:
 
     monkeypatch.setattr(redis.Redis, "__init__", counting_init)
     return built
+
+
+@pytest.fixture
+def batched_writes(monkeypatch) -> list[list[str]]:
+    """The command names of every pipeline apps/common/redis_batch.py executes, and of every PUBLISH it makes at
+    once, in order (each a round trip to Redis)."""
+    from apps.common import redis_batch
+
+    sent: list[list[str]] = []
+    real_client = redis_batch.redis_client
+
+    class CountingPipeline:
+        def __init__(self, pipe):
+            self._pipe = pipe
+
+        def __getattr__(self, name):
+            return getattr(self._pipe, name)
+
+        def execute(self):
+            sent.append([args[0] for args, _ in self._pipe.command_stack])
+            return self._pipe.execute()
+
+    class CountingClient:
+        def pipeline(self, **kwargs):
+            return CountingPipeline(real_client().pipeline(**kwargs))
+
+        def publish(self, *args):
+            sent.append(["PUBLISH"])
+            return real_client().publish(*args)
+
+    monkeypatch.setattr(redis_batch, "redis_client", CountingClient)
+    return sent

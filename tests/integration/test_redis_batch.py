@@ -15,35 +15,6 @@ from tests.support.builders import pending_command
 
 
 @pytest.fixture
-def pipelines(monkeypatch):
-    """The command stacks of every pipeline `redis_batch` executes, and of every direct PUBLISH it makes."""
-    sent: list[list[str]] = []
-    real_client = redis_batch.redis_client
-
-    class CountingPipeline:
-        def __init__(self, pipe):
-            self._pipe = pipe
-
-        def __getattr__(self, name):
-            return getattr(self._pipe, name)
-
-        def execute(self):
-            sent.append([args[0] for args, _ in self._pipe.command_stack])
-            return self._pipe.execute()
-
-    class CountingClient:
-        def pipeline(self, **kwargs):
-            return CountingPipeline(real_client().pipeline(**kwargs))
-
-        def publish(self, *args):
-            sent.append(["PUBLISH"])
-            return real_client().publish(*args)
-
-    monkeypatch.setattr(redis_batch, "redis_client", CountingClient)
-    return sent
-
-
-@pytest.fixture
 def subscriber(settings):
     client = redis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -61,42 +32,42 @@ def received(pubsub, count: int, timeout: float = 2.0) -> list[bytes]:
     return messages
 
 
-def test_inside_a_block_publishes_and_increments_leave_at_its_end_in_one_pipeline(pipelines, subscriber):
+def test_inside_a_block_publishes_and_increments_leave_at_its_end_in_one_pipeline(batched_writes, subscriber):
     subscriber.subscribe(channel("a"), channel("b"))
     with redis_batch.sent_together():
         redis_batch.publish(channel("a"))
         metrics.record_command_finished("ticket.start", "succeeded", 0.02)
         redis_batch.publish(channel("b"))
-        assert pipelines == []
+        assert batched_writes == []
         assert received(subscriber, 1, timeout=0.2) == []  # nothing before the end
 
-    assert len(pipelines) == 1
-    stack = pipelines[0]
+    assert len(batched_writes) == 1
+    stack = batched_writes[0]
     assert stack[:2] == ["PUBLISH", "PUBLISH"]  # publishes first: a waiting request is woken by them
     assert set(stack[2:]) == {"HINCRBY", "HINCRBYFLOAT"}
     assert received(subscriber, 2) == [channel("a").encode(), channel("b").encode()]
 
 
-def test_a_block_inside_another_sends_with_the_outer_one(pipelines):
+def test_a_block_inside_another_sends_with_the_outer_one(batched_writes):
     with redis_batch.sent_together():
         with redis_batch.sent_together():
             redis_batch.publish(channel("a"))
-        assert pipelines == []
+        assert batched_writes == []
         redis_batch.publish(channel("b"))
-    assert pipelines == [["PUBLISH", "PUBLISH"]]
+    assert batched_writes == [["PUBLISH", "PUBLISH"]]
 
 
-def test_a_block_that_raises_still_sends_what_it_queued(pipelines):
+def test_a_block_that_raises_still_sends_what_it_queued(batched_writes):
     with pytest.raises(RuntimeError), redis_batch.sent_together():
         redis_batch.publish(channel("a"))
         raise RuntimeError("after the commit")
-    assert pipelines == [["PUBLISH"]]
+    assert batched_writes == [["PUBLISH"]]
 
 
-def test_outside_a_block_a_publish_goes_at_once(pipelines, subscriber):
+def test_outside_a_block_a_publish_goes_at_once(batched_writes, subscriber):
     subscriber.subscribe(channel("c"))
     redis_batch.publish(channel("c"))
-    assert pipelines == [["PUBLISH"]]
+    assert batched_writes == [["PUBLISH"]]
     assert received(subscriber, 1) == [channel("c").encode()]
 
 
@@ -110,16 +81,16 @@ def test_a_redis_that_is_away_costs_the_block_nothing(settings, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)  # a real commit: its callbacks run
-def test_applying_a_command_costs_one_round_trip_after_its_commit(shop, pipelines, subscriber):
+def test_applying_a_command_costs_one_round_trip_after_its_commit(shop, batched_writes, subscriber):
     shop.clock = utc_now
     ticket = shop.assigned()
     command = pending_command(shop.technician, "ticket.start", at=shop.tick(), ticket_id=ticket.pk)
     subscriber.subscribe(channel(command.id), EVENTS_CHANNEL)
-    pipelines.clear()
+    batched_writes.clear()
 
     assert drain_lane(f"ticket:{ticket.pk}") == 1
 
-    assert len(pipelines) == 1  # the command's announcement, its events' announcement and its metrics
-    assert pipelines[0][:2] == ["PUBLISH", "PUBLISH"]
-    assert "HINCRBY" in pipelines[0]
+    assert len(batched_writes) == 1  # the command's announcement, its events' announcement and its metrics
+    assert batched_writes[0][:2] == ["PUBLISH", "PUBLISH"]
+    assert "HINCRBY" in batched_writes[0]
     assert sorted(received(subscriber, 2)) == sorted([channel(command.id).encode(), EVENTS_CHANNEL.encode()])
