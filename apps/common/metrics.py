@@ -2,8 +2,8 @@
 
 Web, workers and beat are separate processes (often separate hosts), so counters and histograms are kept in Redis
 hashes that every process increments after its transaction commits (inside `redis_batch.sent_together`, with the
-block's other writes in one round trip). `/metrics` (config/metrics.py) renders them
-beside the gauges it reads from PostgreSQL at scrape time.
+block's other writes in one round trip). `/metrics` (config/metrics.py) renders them beside the gauges it reads
+from PostgreSQL at scrape time.
 """
 
 import logging

@@ -56,9 +56,9 @@ _open: ContextVar[Batch | None] = ContextVar("redis_sent_together", default=None
 
 @contextmanager
 def sent_together() -> Iterator[None]:
-    """What is published or counted inside goes to Redis at the block's end, in one round trip (also when the block
-    raises: what was queued had happened, a commit's announcement say). Never raises for Redis. A block inside
-    another one sends with the outer one."""
+    """What is published or counted inside goes to Redis at the block's end, in one round trip; also when the block
+    raises, since what it queued has happened (a commit, say, that a failure after it does not undo). Never raises
+    for Redis. A block inside another one sends with the outer one."""
     if _open.get() is not None:
         yield
         return
