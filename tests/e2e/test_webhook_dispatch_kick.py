@@ -70,6 +70,9 @@ def test_an_event_is_delivered_well_under_a_second_after_its_commit(webhooks_wor
     for _ in range(8):
         event_id, committing = commit_one_event()
         latencies.append(arrival(receiver, event_id, timeout=10) - committing)
+        # Past the dispatcher's wait for its next pass: the next commit finds it gone and publishes a new one
+        # (one committing sooner is taken by the waiting dispatcher: tests/integration/test_webhook_dispatcher.py).
+        time.sleep(kick.PASS_INTERVAL_SECONDS * 4)
 
     assert statistics.median(latencies) < 0.5, latencies
     assert max(latencies) < 1.0, latencies
