@@ -46,7 +46,8 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    webhook = models.ForeignKey(Webhook, on_delete=models.PROTECT, related_name="deliveries")
+    # No index of its own: the listing index and the unique (webhook, event_position, redelivery) lead with it.
+    webhook = models.ForeignKey(Webhook, on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     event_position = models.BigIntegerField()
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=64)
@@ -111,7 +112,8 @@ RESPONSE_EXCERPT_BYTES = 1024
 
 
 class DeliveryAttempt(AppendOnlyModel):
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempt_rows")
+    # No index of its own: the unique (delivery, number) leads with it.
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempt_rows", db_index=False)
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()
