@@ -20,7 +20,6 @@ state); then a round for the next heads of the keys that moved on, and so on. A 
 task and, mostly, one round: where each attempt used to pay for a transaction of its own.
 """
 
-import json
 import logging
 import math
 import random
@@ -237,12 +236,10 @@ ORDER BY d.event_position, d.id
 """
 
 
-# The round's read is planned once per connection, not for each run (settings: every other prepared statement is):
-# planning it took PostgreSQL longer than running it (1.2 ms against 0.9 for a round of 20). Its plan does not turn
-# on the values: it starts from the deliveries it names (by id, or by key: the primary key, or the pending-key
-# index) whatever their number, and a plan is made again when ANALYZE has changed the tables' statistics and with
-# each new connection (CONN_MAX_AGE). For this transaction only: the worker's next task may be a command.
-PLAN_ONCE = "SET LOCAL plan_cache_mode = force_generic_plan"
+# The round's read is planned for each run (settings: plan_cache_mode), though planning it takes PostgreSQL longer
+# than running it (1.2 ms against 0.9 for a round of 20, on a slow host). A plan kept per connection was tried
+# (SET LOCAL plan_cache_mode = force_generic_plan for the round) and went back out: made while webhook_delivery and
+# event were empty, it scanned both tables whole, and kept doing so as they grew until the next ANALYZE.
 
 
 @cache
@@ -250,14 +247,17 @@ def _fields(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
     return tuple(model._meta.get_field(name) for name in names)
 
 
-# A round's attempt rows (append-only) and its deliveries' new states, in one statement. The round's attempts travel
-# as one JSON document (`_attempts_json`): psycopg writes a list parameter element by element in Python, and ten
-# of them cost the worker more than the POSTs' signatures did.
+# A round's attempt rows (append-only) and its deliveries' new states, in one statement. Arrays, not one JSON
+# document: PostgreSQL counts an array parameter's elements when it plans, and takes json_to_recordset for 100 rows,
+# which on a webhook_delivery of a few thousand rows chose a scan of the whole table over as many lookups (tried).
 _RECORD_ATTEMPTS = """
 WITH attempt AS (
-    SELECT * FROM json_to_recordset(%(attempts)s::json) AS a (
-        id bigint, number integer, started_at timestamptz, duration_ms integer, response_status smallint,
-        error text, excerpt text, status text, next_attempt_at timestamptz, finished_at timestamptz)
+    SELECT * FROM unnest(
+        %(id)s::bigint[], %(number)s::integer[], %(started_at)s::timestamptz[], %(duration_ms)s::integer[],
+        %(response_status)s::smallint[], %(error)s::text[], %(excerpt)s::text[], %(status)s::text[],
+        %(next_attempt_at)s::timestamptz[], %(finished_at)s::timestamptz[]
+    ) AS a (id, number, started_at, duration_ms, response_status, error, excerpt, status, next_attempt_at,
+            finished_at)
 ), recorded AS (
     INSERT INTO webhook_delivery_attempt
         (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt)
@@ -273,17 +273,6 @@ _RECORDED_COLUMNS = (
     "id", "number", "started_at", "duration_ms", "response_status", "error", "excerpt", "status", "next_attempt_at",
     "finished_at",
 )  # fmt: skip
-
-
-def _attempts_json(recorded: list[tuple]) -> str:
-    """The round's attempts (rows of _RECORDED_COLUMNS) as _RECORD_ATTEMPTS reads them: instants in ISO 8601 with
-    their offset, which PostgreSQL reads back exactly."""
-    return json.dumps(
-        [dict(zip(_RECORDED_COLUMNS, row, strict=True)) for row in recorded],
-        default=datetime.isoformat,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
 
 
 @dataclass(frozen=True)
@@ -418,7 +407,6 @@ def _attempt_round(
     error: Exception | None = None
     with transaction.atomic():
         with prepared_cursor() as cursor:
-            cursor.execute(PLAN_ONCE)
             cursor.execute(_locked_round(which), {**params, "followers": followers})
             rows = cursor.fetchall()
         read_at = time.monotonic()
@@ -482,7 +470,7 @@ def _locked(columns: list, webhooks: dict[int, Webhook]) -> _Locked:
 def _post(locked: _Locked, targets: dict[int, Target | RefusedTarget]) -> outbound.Answer:
     """One POST of the delivery's event, signed, to its webhook's target. The target is checked again by the round's
     first attempt to the webhook (DNS may have moved since the last round), and `targets` keeps what it found for the
-    round's other attempts: they connect to addresses checked milliseconds before, never to unchecked ones."""
+    round's other attempts: they connect to addresses checked in the same round, never to unchecked ones."""
     webhook = locked.webhook
     if locked.event_id is None:
         return outbound.Answer(None, b"", "the event is no longer kept (EVENT_RETENTION_DAYS)", 0)
@@ -517,8 +505,9 @@ def _record(tried: list[_Tried]) -> list[Outcome]:
             (locked.delivery_id, locked.attempts + 1, one.started_at, answer.duration_ms, answer.status,
              answer.error, excerpt, changes["status"], changes["next_attempt_at"], changes["finished_at"])
         )  # fmt: skip
+    by_column = {name: [row[n] for row in recorded] for n, name in enumerate(_RECORDED_COLUMNS)}
     with prepared_cursor() as cursor:
-        cursor.execute(_RECORD_ATTEMPTS, {"attempts": _attempts_json(recorded)})
+        cursor.execute(_RECORD_ATTEMPTS, by_column)
     gone = {one.locked.webhook.pk for one in tried if one.answer.status == 410}
     if gone:
         Webhook.objects.filter(pk__in=gone).update(active=False)

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.webhooks import delivery
-from apps.webhooks.delivery import PLAN_ONCE, claim_due_heads, deliver_claimed
+from apps.webhooks.delivery import claim_due_heads, deliver_claimed
 from apps.webhooks.models import DeliveryAttempt, DeliveryStatus, Webhook, WebhookDelivery
 from tests.integration.test_events_horizon import open_writer
 from tests.support.webhooks import record_ticket_events, webhook_for
@@ -45,10 +45,9 @@ def test_a_share_of_heads_is_one_locked_read_and_one_write(receiver):
 
     assert [o.status for o in outcomes] == ["delivered"] * 5
     statements = [q["sql"] for q in seen.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-    # The round's plan setting, locked read and write, then the setting and the read that finds none of the five
-    # keys has a next head: two transactions (a transaction and two statements per attempt before rounds).
-    assert len(statements) == 5, statements
-    assert statements.count(PLAN_ONCE) == 2
+    # The round's locked read and its write, then the read that finds none of the five keys has a next head: two
+    # transactions (a transaction and two statements per attempt before rounds).
+    assert len(statements) == 3, statements
     assert [q["sql"] for q in seen.captured_queries].count("COMMIT") == 2
     assert sum("INSERT INTO webhook_delivery_attempt" in sql for sql in statements) == 1
     assert sorted(d.event["ticket_id"] for d in receiver.received()) == [-5, -4, -3, -2, -1]
@@ -180,8 +179,7 @@ def test_a_key_s_run_goes_in_the_round_of_its_head_in_position_order(receiver):
 
     assert [o.status for o in outcomes] == ["delivered"] * 5
     statements = [q["sql"] for q in seen.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-    # One round for all five (its plan setting, read and write), then the setting and the read that finds no next head.
-    assert len(statements) == 5, statements
+    assert len(statements) == 3, statements  # one round for all five, then the read that finds no next head
     sent = [(d.event["ticket_id"], d.event["data"]["n"]) for d in receiver.received()]
     assert [n for ticket, n in sent if ticket == -1] == [0, 1, 3]
     assert [n for ticket, n in sent if ticket == -2] == [2, 4]
@@ -236,17 +234,3 @@ def test_a_target_refused_at_a_round_s_check_refuses_each_of_its_attempts(receiv
     errors = list(DeliveryAttempt.objects.values_list("error", flat=True))
     assert len(errors) == 2 and all("refused" in error and "loopback" in error for error in errors)
     assert receiver.received() == []
-
-
-def test_the_round_s_plan_setting_ends_with_its_transaction(receiver):
-    webhook_for(receiver)
-    record_ticket_events(-1)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW plan_cache_mode")
-        before = cursor.fetchone()[0]
-
-    deliver_claimed(claimed_heads())
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW plan_cache_mode")
-        assert cursor.fetchone()[0] == before == "force_custom_plan"  # the worker's next task, a command, as ever
