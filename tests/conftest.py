@@ -4,6 +4,7 @@ import pytest
 from celery.signals import before_task_publish
 
 from apps.rules import selectors as rules_selectors
+from apps.webhooks import kick
 from tests.support.receiver import Receiver
 
 TESTS = Path(__file__).resolve().parent
@@ -33,6 +34,16 @@ def _fresh_rules_cache():
     rules_selectors.forget_cached_rules()
     yield
     rules_selectors.forget_cached_rules()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_active_webhooks_cache():
+    """Each test asks its own database whether an active webhook exists: a process remembers the answer for
+    ACTIVE_RECHECK_SECONDS, and an earlier test's webhook, rolled back or flushed without a save signal, would
+    have this test's commits kick a dispatcher."""
+    kick.active_webhooks.forget()
+    yield
+    kick.active_webhooks.forget()
 
 
 @pytest.fixture(scope="session", autouse=True)
