@@ -107,6 +107,7 @@ def statements_per_command(ctx: Context, batch: Batch) -> dict:
 
     from apps.commands.processing import drain_lane
     from apps.common.time import utc_now
+    from apps.rules.selectors import active_rules
     from apps.ticket.models import Ticket
     from apps.webhooks.kick import active_webhooks
     from tests.support.builders import pending_command
@@ -117,7 +118,11 @@ def statements_per_command(ctx: Context, batch: Batch) -> dict:
         for command_type, who in throughput.STEPS:
             actor = qc if who == "qc" else ticket.technician
             pending_command(actor, command_type, at=utc_now(), ticket_id=ticket.pk)
-            active_webhooks.exist()  # its cached answer: the check is after commit and every few seconds only
+            # Both are a process's remembered answers, re-read every few seconds whatever it applies, not per
+            # command: left to expire, they would add a statement to whichever command met the expiry (a pause,
+            # the first to read the rules, every run). tests/integration/test_write_path_statements.py agrees.
+            active_webhooks.exist()
+            active_rules()
             seen = StatementLog()
             with connection.execute_wrapper(seen):
                 drain_lane(f"ticket:{ticket.pk}")
