@@ -327,6 +327,37 @@ def test_work_exactly_as_long_as_planned_still_earns_the_bonus(shop):
     assert XpEntry.objects.filter(ticket=ticket, kind=XpKind.TICKET_FIRST_PASS_BONUS).count() == 1
 
 
+def test_no_first_pass_bonus_after_a_qc_fail_however_quick_the_rework(shop):
+    ticket = shop.waiting_qc()  # 60 s against a 45-minute plan: within plan
+    workflow.fail_ticket_qc(ticket_id=ticket.pk, actor=shop.inspector, at=shop.tick())
+    workflow.start_ticket(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    sessions.stop_work_session(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    workflow.move_ticket_to_waiting_qc(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+
+    workflow.pass_ticket_qc(ticket_id=ticket.pk, actor=shop.inspector, at=shop.tick())
+
+    kinds = [kind for _, kind, _, _ in xp_of(ticket)]
+    assert kinds == [XpKind.QC_STATUS_UPDATE, XpKind.TICKET_BASE_XP, XpKind.QC_STATUS_UPDATE]
+
+
+def test_the_bonus_reads_each_tickets_own_facts_on_one_connection(shop):
+    """The bonus's read is composed once per connection and then bound to each ticket: no ticket lends its answer
+    to the next (one item, so one ticket after another)."""
+    clean_before = shop.waiting_qc()
+    workflow.pass_ticket_qc(ticket_id=clean_before.pk, actor=shop.inspector, at=shop.tick())
+    failed_first = shop.waiting_qc()
+    workflow.fail_ticket_qc(ticket_id=failed_first.pk, actor=shop.inspector, at=shop.tick())
+    workflow.start_ticket(ticket_id=failed_first.pk, actor=shop.technician, at=shop.tick())
+    sessions.stop_work_session(ticket_id=failed_first.pk, actor=shop.technician, at=shop.tick())
+    workflow.move_ticket_to_waiting_qc(ticket_id=failed_first.pk, actor=shop.technician, at=shop.tick())
+    workflow.pass_ticket_qc(ticket_id=failed_first.pk, actor=shop.inspector, at=shop.tick())
+    clean_after = shop.waiting_qc()
+    workflow.pass_ticket_qc(ticket_id=clean_after.pk, actor=shop.inspector, at=shop.tick())
+
+    bonuses = XpEntry.objects.filter(kind=XpKind.TICKET_FIRST_PASS_BONUS).order_by("id")
+    assert list(bonuses.values_list("ticket_id", flat=True)) == [clean_before.pk, clean_after.pk]
+
+
 def test_qc_fail_sends_to_rework_and_awards_the_inspector_only(shop):
     ticket = shop.waiting_qc()
 
