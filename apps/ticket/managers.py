@@ -57,11 +57,9 @@ class WorkSessionQuerySet(models.QuerySet):
     def open_for_technician(self, technician_id: int):
         return self.open().filter(technician_id=technician_id)
 
-    def latest_for_ticket(self, ticket_id: int, technician_id: int | None = None):
-        sessions = self.alive().filter(ticket_id=ticket_id)
-        if technician_id is not None:
-            sessions = sessions.filter(technician_id=technician_id)
-        return sessions.order_by("-started_at", "-id").first()
+    def newest_first(self, ticket_id: int, technician_id: int):
+        """A technician's sessions on a ticket, the latest first."""
+        return self.alive().filter(ticket_id=ticket_id, technician_id=technician_id).order_by("-started_at", "-id")
 
     def paused(self):
         return self.alive().filter(status="paused")

@@ -256,6 +256,21 @@ def test_to_waiting_qc_is_refused_while_the_session_runs_or_is_paused(shop):
     assert reloaded(ticket).status == "in_progress"
 
 
+def test_to_waiting_qc_judges_the_latest_session_of_several(shop):
+    """Work that spans days: an earlier stopped session does not stand in for the one still running, on a
+    connection whose read of the latest session was composed for another ticket first."""
+    earlier = shop.waiting_qc()
+    workflow.pass_ticket_qc(ticket_id=earlier.pk, actor=shop.inspector, at=shop.tick())
+    ticket = shop.started().ticket
+    sessions.stop_work_session(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    sessions.start_work_session(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    with refused(ErrorCode.SESSION_NOT_STOPPED):
+        workflow.move_ticket_to_waiting_qc(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    sessions.stop_work_session(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    workflow.move_ticket_to_waiting_qc(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
+    assert reloaded(ticket).status == "waiting_qc"
+
+
 def test_to_waiting_qc_is_refused_for_another_technician(shop, other_technician):
     ticket = shop.started().ticket
     sessions.stop_work_session(ticket_id=ticket.pk, actor=shop.technician, at=shop.tick())
