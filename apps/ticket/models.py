@@ -6,6 +6,7 @@ every one takes `at=`.
 """
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -120,26 +121,30 @@ class HistoryMixin:
             self._pending = []
         return self._pending
 
-    def save_with_history(self, *, update_fields: list[str] | None = None) -> list:
+    def save_with_history(self, *, update_fields: list[str] | None = None, alongside: Sequence[Update] = ()) -> list:
         """Save the aggregate, then the history rows its transition methods appended, then their events.
-        Returns those rows.
+        Returns those rows. `alongside`: updates of other rows that go with the change (a ticket's item), which
+        depend on none of these rows and which none of them depends on.
 
         A change to a saved aggregate with one history row — every transition a command makes — goes as one
-        statement: the UPDATE, the row and its event as data-modifying CTEs (`save_in_one_statement`), a round trip
-        instead of three. PostgreSQL runs those in no set order, so anything else (a new aggregate, several rows of
-        one history, which its order trigger must meet in order) is written a statement at a time."""
+        statement: the UPDATE, the row, its event and the writes alongside as data-modifying CTEs
+        (`save_in_one_statement`), a round trip instead of four. PostgreSQL runs those in no set order, so anything
+        else (a new aggregate, several rows of one history, which its order trigger must meet in order) is written
+        a statement at a time."""
         from apps.events import payloads, recording  # they build on this module's models
 
         pending = self._take_pending_history()
         if update_fields and not self._state.adding and len(pending) == 1:
             events = recording.event_rows(payloads.history_event(self, row) for row in pending)
-            save_in_one_statement(Update(self, update_fields), *map(Insert, pending), *map(Insert, events))
+            save_in_one_statement(Update(self, update_fields), *map(Insert, pending), *map(Insert, events), *alongside)
             recording.events_inserted()
             return pending
         self.save(update_fields=update_fields) if update_fields else self.save()
         for row in pending:
             row.save()
         self.record_history_events(pending)
+        if alongside:
+            save_in_one_statement(*alongside)
         return pending
 
     def _take_pending_history(self) -> list:

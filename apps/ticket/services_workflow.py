@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Subquery, Sum
 from apps.accounts.models import Role, User
 from apps.common.db import refusing_on_violation
 from apps.common.errors import DomainError, ErrorCode
+from apps.common.one_statement import Update
 from apps.common.precompiled import PrecompiledRead
 from apps.inventory.models import InventoryItem, InventoryItemStatus
 from apps.rules.selectors import active_rules
@@ -67,9 +68,11 @@ def start_ticket(*, ticket_id: int, actor: User, at: datetime) -> TicketOutcome:
     ticket.start_progress(actor=actor, at=at)
     lock_technician(actor.pk)
     # The ticket first, so its event precedes the session's; a session refused below rolls both back.
-    ticket.save_with_history(update_fields=["status", "started_at", "updated_at"])
+    ticket.save_with_history(
+        update_fields=["status", "started_at", "updated_at"],
+        alongside=[_item_status(ticket, InventoryItemStatus.IN_SERVICE)],
+    )
     session = open_session(ticket, technician=actor, at=at)
-    _set_item_status(ticket, InventoryItemStatus.IN_SERVICE)
     return TicketOutcome(ticket, session)
 
 
@@ -96,8 +99,10 @@ def pass_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "")
     ticket.require_independent_qc(actor, policy=active_rules().config.policy)
     earns_bonus = _first_pass_within_plan(ticket)  # read before the pass is recorded
     transition = ticket.mark_qc_pass(actor=actor, at=at, note=note)
-    ticket.save_with_history(update_fields=["status", "finished_at", "updated_at"])
-    _set_item_status(ticket, InventoryItemStatus.READY)
+    ticket.save_with_history(
+        update_fields=["status", "finished_at", "updated_at"],
+        alongside=[_item_status(ticket, InventoryItemStatus.READY)],
+    )
     _award_qc_pass_xp(ticket, inspector=actor, earns_bonus=earns_bonus, transition=transition, at=at)
     return TicketOutcome(ticket)
 
@@ -116,8 +121,9 @@ def fail_ticket_qc(*, ticket_id: int, actor: User, at: datetime, note: str = "")
     return TicketOutcome(ticket)
 
 
-def _set_item_status(ticket: Ticket, status: InventoryItemStatus) -> None:
-    InventoryItem.objects.filter(pk=ticket.inventory_item_id).update(status=status)  # no need to load the row
+def _item_status(ticket: Ticket, status: InventoryItemStatus) -> Update:
+    """The ticket's item's new status, to write with the ticket's change: the row need not be loaded first."""
+    return Update(InventoryItem(pk=ticket.inventory_item_id, status=status), ["status"])
 
 
 def _award_qc_pass_xp(ticket: Ticket, *, inspector: User, earns_bonus: bool, transition, at: datetime) -> None:
