@@ -13,6 +13,7 @@ the compiler's own; a shape where they are not is composed by the ORM every time
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.db import DatabaseError, connection
 from django.db.models import Field, Model, Q
@@ -59,6 +60,42 @@ def save_in_one_statement(*writes: Update | Insert) -> None:
     values = iter(row)
     for write, (_, _, returning) in zip(writes, parts, strict=True):
         _adopt(write.instance, returning, [next(values) for _ in returning])
+
+
+def insert_rows(instances: Sequence[Model]) -> None:
+    """`bulk_create(instances)`: new rows of one model in one INSERT, in the order given, the columns the database
+    fills in set on each instance. Each row's SQL is `save`'s, remembered per shape (`_sql`); rows whose SQL differs
+    (an expression among the values) go through `bulk_create`, which composes them afresh.
+
+    A multi-row VALUES is inserted, and returned, in its order: what `bulk_create` relies on too (positions drawn
+    by the rows' defaults follow the order given)."""
+    for start in range(0, len(instances), ROWS_PER_INSERT):
+        _insert(instances[start : start + ROWS_PER_INSERT])
+
+
+# A statement's parameters are counted in 16 bits: rows of a dozen columns stay well under that.
+ROWS_PER_INSERT = 1000
+
+
+def _insert(instances: Sequence[Model]) -> None:
+    parts = [_sql(Insert(instance)) for instance in instances]
+    sql, _, returning = parts[0]
+    if any(other != sql for other, _, _ in parts) or ") RETURNING " not in sql:
+        type(instances[0])._default_manager.bulk_create(instances)
+        return
+    with prepared_cursor() as cursor:
+        cursor.execute(_many_rows(sql, len(parts)), [param for _, params, _ in parts for param in params])
+        rows = cursor.fetchall()
+    for instance, row in zip(instances, rows, strict=True):
+        _adopt(instance, returning, list(row))
+
+
+@lru_cache(maxsize=64)  # the write path's row counts are a handful; a long SQL string is not kept for each count
+def _many_rows(one_row_sql: str, count: int) -> str:
+    """A single-row `INSERT ... VALUES (...) RETURNING ...` for `count` rows."""
+    head, _, rest = one_row_sql.partition(" VALUES (")
+    row, _, returning = rest.rpartition(") RETURNING ")
+    return f"{head} VALUES {', '.join([f'({row})'] * count)} RETURNING {returning}"
 
 
 _UNCACHEABLE = ""  # a shape whose values the compiler prepares otherwise than `_prepared` does

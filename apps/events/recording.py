@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import transaction
 
 from apps.commands.notify import announce_events
+from apps.common.one_statement import insert_rows
 from apps.common.tasks import on_commit
 from apps.events.models import Event
 from apps.webhooks.kick import kick_dispatch
@@ -58,7 +59,7 @@ def record_events(events: Iterable[NewEvent]) -> list[Event]:
     """Append the events in one INSERT, positions in the order given. Returns the saved rows."""
     rows = event_rows(events)
     if rows:
-        Event.objects.bulk_create(rows)
+        insert_rows(rows)  # `bulk_create`, its SQL composed once per shape
         events_inserted()
     return rows
 
