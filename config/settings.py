@@ -94,7 +94,8 @@ DATABASES["default"]["OPTIONS"] = {
     # A prepared statement is still planned for each run's values: a plan kept for any values was chosen on the
     # statistics of its first runs, and the write path's tables change fast (a lane's read, kept while there was no
     # backlog, went on scanning every pending command once there was one). What preparing saves is the parse and
-    # the client-side quoting. Only prepared statements heed this.
+    # the client-side quoting. Of the app's statements, only prepared ones heed this; the functions its writes run
+    # inside PostgreSQL (triggers) would too, and are set back to PostgreSQL's default (apps/common/plan_cache.py).
     "options": "-c plan_cache_mode=force_custom_plan",
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
