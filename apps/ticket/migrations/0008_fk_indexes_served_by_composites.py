@@ -1,14 +1,10 @@
-"""Foreign keys whose own index a composite index leading with the same column makes redundant: each was one more
-index for every insert (and every update that moves the row) to write.
-
-Only those indexes are dropped, by name. `AlterField(db_index=False)` alone would also drop every other index on
-the column that Django did not create itself (the partial unique indexes that keep one open session per technician
-and per ticket) and drop and re-validate each foreign key.
-"""
+"""Foreign keys no longer indexed alone: a composite index leads with each (apps/common/migration_ops.py)."""
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+from apps.common.migration_ops import drop_foreign_key_indexes
 
 FOREIGN_KEY_INDEXES = {
     "ticket_technician_id_005caa58": ("ticket", "technician_id"),
@@ -26,14 +22,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX "{name}"', reverse_sql=f'CREATE INDEX "{name}" ON "{table}" ("{column}")'
-                )
-                for name, (table, column) in FOREIGN_KEY_INDEXES.items()
-            ],
-            state_operations=[
+        drop_foreign_key_indexes(
+            FOREIGN_KEY_INDEXES,
+            [
                 migrations.AlterField(
                     model_name="ticket",
                     name="technician",
