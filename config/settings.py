@@ -196,6 +196,12 @@ WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 # A delivery whose task was sent this long ago and has not run (a lost message, a flushed Redis) is sent again.
 WEBHOOK_RESEND_AFTER_SECONDS = env_int("WEBHOOK_RESEND_AFTER_SECONDS", 30)
+# While commits keep coming, the webhook dispatcher's passes start this far apart (apps/webhooks/kick.py): each pass
+# then claims a stretch of commits' deliveries together, sent in a few tasks with full shares. Longer: fewer passes
+# and tasks per event under load, each delivery up to this much later.
+WEBHOOK_DISPATCH_INTERVAL_MS = env_int("WEBHOOK_DISPATCH_INTERVAL_MS", 200)
+if not 0 <= WEBHOOK_DISPATCH_INTERVAL_MS <= 2000:  # the dispatcher holds its 10-s flag while it waits
+    raise ImproperlyConfigured(f"WEBHOOK_DISPATCH_INTERVAL_MS={WEBHOOK_DISPATCH_INTERVAL_MS}: between 0 and 2000")
 COMMAND_RATE_LIMIT_PER_MINUTE = env_int("COMMAND_RATE_LIMIT_PER_MINUTE", 1200)  # per token; 0 turns it off
 # Each web process remembers who a bearer token belongs to this long (apps/accounts/token_cache.py): a revoked token,
 # a deactivated user or changed roles take effect within it. 0: every request reads the token and user.

@@ -48,7 +48,11 @@ DISPATCHER_SECONDS = 5.0
 # during the pass before. Without it a pass under a steady stream found nothing pending as often as not, the
 # dispatcher ended, and the next commit published another one: some 28 passes and 8 dispatcher tasks a second at
 # 230 commands/s. The first pass after a quiet spell still starts at once; a stream's deliveries wait up to this long.
-PASS_INTERVAL_SECONDS = 0.05
+# WEBHOOK_DISPATCH_INTERVAL_MS sets it: 200 ms by default. At 50 ms the two-webhook drive of `make bench` kept
+# 0.71-0.80 of the commands/s it reached without webhooks; at 200 ms 0.90 (the worker's CPU per command with
+# webhooks 5.7-7.3 ms instead of 6.7-8.1: fewer passes, fuller task shares, fewer rounds), its deliveries' p99 at
+# half rate 220 ms instead of 75 (BENCHMARKS.md).
+PASS_INTERVAL_SECONDS = settings.WEBHOOK_DISPATCH_INTERVAL_MS / 1000
 
 
 class _ActiveWebhooks:

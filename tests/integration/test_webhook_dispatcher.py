@@ -1,9 +1,10 @@
 """One webhook dispatcher at a time, and it goes on while commits keep coming (apps/webhooks/kick.py): a commit
 during a pass publishes nothing and is seen by the dispatcher's next pass; a commit after its last pass publishes
-the next dispatcher; passes start at least PASS_INTERVAL_SECONDS apart; a dispatcher that has gone on for
-DISPATCHER_SECONDS hands on to a new task. Real Redis flags, real commits; the tasks published are counted, not
-run."""
+the next dispatcher; passes start at least PASS_INTERVAL_SECONDS apart (the setting WEBHOOK_DISPATCH_INTERVAL_MS);
+a dispatcher that has gone on for DISPATCHER_SECONDS hands on to a new task. Real Redis flags, real commits; the
+tasks published are counted, not run."""
 
+import os
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from apps.common.tasks import TaskName
 from apps.webhooks import kick, tasks
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.tasks import dispatch_webhooks
+from tests.support.processes import run_python
 from tests.support.webhooks import record_ticket_events, webhook_for
 
 # Commits for real: the kicks run on commit.
@@ -134,3 +136,30 @@ def _commit_in_a_thread_of_its_own(ticket_id: int) -> None:
         record_ticket_events(ticket_id)
     finally:
         connection.close()
+
+
+def test_the_pass_interval_is_the_setting_in_milliseconds(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("WEBHOOK_DISPATCH_INTERVAL_MS=350\n")
+    code = "from apps.webhooks import kick; print(kick.PASS_INTERVAL_SECONDS)"
+    result = run_python("manage.py", "shell", "-c", code, env=fresh_env(env_file), timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0.35"
+
+
+@pytest.mark.parametrize("raw", ["-1", "2001"])
+def test_a_pass_interval_out_of_range_is_refused_by_name(tmp_path, raw):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"WEBHOOK_DISPATCH_INTERVAL_MS={raw}\n")
+    result = run_python("manage.py", "check", env=fresh_env(env_file), timeout=60, check=False)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and f"WEBHOOK_DISPATCH_INTERVAL_MS={raw}" in result.stderr
+
+
+def fresh_env(env_file) -> dict[str, str]:
+    """A fresh process's environment: debug settings, `env_file` as its only .env, no interval of the caller's."""
+    env = {key: value for key, value in os.environ.items() if key != "WEBHOOK_DISPATCH_INTERVAL_MS"}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_DEBUG="1", TICKETFLOW_ENV_FILE=str(env_file))
+    return env
