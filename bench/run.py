@@ -260,6 +260,14 @@ def run_all(
             attempt(
                 "auto_resume_sweep_only", lambda: auto_resume.punctuality(ctx, batches["sweep"], label="sweep only")
             )
+            # Back to the default budget now, while few sessions are paused: its re-derivation of every paused
+            # session's deadline is then instant. Made after scenario 4 (110,000 paused sessions), it ran for
+            # minutes beside the webhook drives, its CPU counted as theirs. And the short budget would auto-resume
+            # pauses waiting behind the drives' backlog.
+            from apps.rules.config import WorkSessionConfig
+
+            default_limit = WorkSessionConfig().daily_pause_limit_seconds
+            attempt("pause_limit", lambda: auto_resume.set_pause_limit(ctx, default_limit))
         results["scenarios"].pop("pause_limit", None)
 
     if "scale" in only:
@@ -269,12 +277,6 @@ def run_all(
         attempt("analytics", lambda: analytics.run(ctx))
 
     if "webhooks" in only:
-        if "auto_resume" in only:  # its short pause budget would auto-resume pauses waiting behind the drives' backlog
-            from apps.rules.config import WorkSessionConfig
-
-            default_limit = WorkSessionConfig().daily_pause_limit_seconds
-            attempt("pause_limit", lambda: auto_resume.set_pause_limit(ctx, default_limit))
-            results["scenarios"].pop("pause_limit", None)
         per_phase = max(1, params.tickets // 2)
         cost_batches = [
             builder.assigned_tickets(f"hooks{n}", per_phase, staff) for n in range(len(webhooks.COST_PHASES))

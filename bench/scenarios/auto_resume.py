@@ -30,8 +30,26 @@ def set_pause_limit(ctx: Context, seconds: int) -> int:
         timeout=30,
     )
     response.raise_for_status()
-    time.sleep(1)  # the re-derivation jobs the change queued (nothing is paused yet) run on the worker
+    _wait_rederived(ctx)
     return response.json()["version"]
+
+
+def _wait_rederived(ctx: Context, *, timeout: float = 900) -> None:
+    """Until the worker has finished the re-derivations the change queued (every paused session's deadline, every
+    open ticket's metrics): else they run beside the next phase and their CPU counts as its commands'. Cheap while
+    few sessions are paused; once scenario 4 has paused 110,000, the deadlines' alone took minutes."""
+    from datetime import timedelta
+
+    from apps.common.time import utc_now
+    from apps.rules.models import RederivationJob
+    from apps.rules.selectors import missing_rederivations
+
+    jobs = len(RederivationJob.values)
+
+    def finished() -> int:
+        return jobs - len(missing_rederivations(made_before=utc_now() + timedelta(days=1))[1])
+
+    _wait(ctx, "rules change: re-derivations", jobs, finished, timeout=timeout)
 
 
 def punctuality(ctx: Context, batch: Batch, *, label: str) -> dict:

@@ -97,8 +97,8 @@ def _time_recompute(ctx: Context, *, divisor: int) -> dict:
     started = time.perf_counter()
     changed = recompute_auto_metrics(xp_rules=TicketXpConfig(base_divisor=divisor), at=utc_now())
     seconds = time.perf_counter() - started
-    # Back in line with the active rules (untimed): else the next rules change a later scenario makes (the pause
-    # limit's) re-derives every one of these tickets in the worker, in the middle of that scenario's figures.
+    # Back in line with the active rules (untimed): else the next rules change re-derives every one of these
+    # tickets in the worker, in the middle of whatever scenario is measuring then.
     recompute_auto_metrics(xp_rules=active_rules().config.ticket_xp, at=utc_now())
     return {"seconds": round(seconds, 3), "changed": changed, "tickets_per_s": round(changed / seconds)}
 
