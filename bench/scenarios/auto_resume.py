@@ -30,26 +30,19 @@ def set_pause_limit(ctx: Context, seconds: int) -> int:
         timeout=30,
     )
     response.raise_for_status()
-    _wait_rederived(ctx)
-    return response.json()["version"]
+    version = response.json()["version"]
+    _wait_rederived(ctx, version)
+    return version
 
 
-def _wait_rederived(ctx: Context, *, timeout: float = 900) -> None:
-    """Until the worker has finished the re-derivations the change queued (every paused session's deadline, every
+def _wait_rederived(ctx: Context, version: int, *, timeout: float = 900) -> None:
+    """Until the worker has recorded the re-derivations `version` queued (every paused session's deadline, every
     open ticket's metrics): else they run beside the next phase and their CPU counts as its commands'. Cheap while
     few sessions are paused; once scenario 4 has paused 110,000, the deadlines' alone took minutes."""
-    from datetime import timedelta
+    from apps.rules.models import RederivationJob, RulesRederivation
 
-    from apps.common.time import utc_now
-    from apps.rules.models import RederivationJob
-    from apps.rules.selectors import missing_rederivations
-
-    jobs = len(RederivationJob.values)
-
-    def finished() -> int:
-        return jobs - len(missing_rederivations(made_before=utc_now() + timedelta(days=1))[1])
-
-    _wait(ctx, "rules change: re-derivations", jobs, finished, timeout=timeout)
+    recorded = RulesRederivation.objects.filter(rules_version__version=version)
+    _wait(ctx, "rules change: re-derivations", len(RederivationJob.values), recorded.count, timeout=timeout)
 
 
 def punctuality(ctx: Context, batch: Batch, *, label: str) -> dict:
